@@ -1,0 +1,31 @@
+/*
+ * Runtime instruction-set selection.  This file is compiled for the
+ * baseline target only: nothing here may execute AVX code before the CPU
+ * check has passed.
+ */
+#include <stddef.h>
+#include "fi_kernels.h"
+
+int fi_cpu_level(void)
+{
+#if defined(FI_HAVE_X86) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+        return FI_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c"))
+        return FI_AVX2;
+#endif
+    return FI_SCALAR;
+}
+
+const fi_kernel_table *fi_table_for(int level)
+{
+    if (level < FI_SCALAR || level > fi_cpu_level()) return NULL;
+#ifdef FI_HAVE_X86
+    if (level == FI_AVX512) return &fi_table_avx512;
+    if (level == FI_AVX2) return &fi_table_avx2;
+#endif
+    return &fi_table_scalar;
+}

@@ -1,0 +1,527 @@
+/*
+ * The fill kernels, written once against the operation set of
+ * fi_ops_scalar.h and compiled once per instruction set (fi_kernels_*.c
+ * include an ops header, define FI_TABLE, then include this file).  Every
+ * path performs the same IEEE operations in the same order on each lane,
+ * so every path produces the same bits.  Build with -ffp-contract=off.
+ *
+ * Stream version 1 (docs/stream.md has the full statement):
+ *  - Philox4x32-10, key (seed lo, seed hi), counter (b lo, b hi, stream lo, stream hi).
+ *  - Elements are produced in groups.  Group g uses blocks 16g .. 16g+15.
+ *    Float32-family dtypes (float32, float16, bfloat16): 64 elements per
+ *    group; float64: 32 elements per group; raw: the 64 words in order.
+ *  - Within a group, element e takes lane l = e % 16 (block 16g + l) and
+ *    word(s) of that block chosen by e / 16, as each kernel below says.
+ */
+
+#include "fi_kernels.h"
+
+#define FI_GROUP_BLOCKS 16u
+
+/* ------------------------------------------------------------------ */
+/* Philox4x32-10 on FI_W (vu) or FI_WD (vuh) counters at once.         */
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u /* golden ratio */
+#define PHILOX_W1 0xBB67AE85u /* sqrt(3) - 1 */
+
+static inline void philox_vu(vu c[4], uint32_t k0, uint32_t k1)
+{
+    for (int r = 0; r < 10; r++) {
+        vu hi0, hi1;
+        vu lo0 = vu_mulhilo(c[0], PHILOX_M0, &hi0);
+        vu lo1 = vu_mulhilo(c[2], PHILOX_M1, &hi1);
+        vu n0 = vu_xor(vu_xor(hi1, c[1]), vu_set1(k0));
+        vu n2 = vu_xor(vu_xor(hi0, c[3]), vu_set1(k1));
+        c[0] = n0;
+        c[1] = lo1;
+        c[2] = n2;
+        c[3] = lo0;
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+}
+
+static inline void philox_vuh(vuh c[4], uint32_t k0, uint32_t k1)
+{
+    for (int r = 0; r < 10; r++) {
+        vuh hi0, hi1;
+        vuh lo0 = vuh_mulhilo(c[0], PHILOX_M0, &hi0);
+        vuh lo1 = vuh_mulhilo(c[2], PHILOX_M1, &hi1);
+        vuh n0 = vuh_xor(vuh_xor(hi1, c[1]), vuh_set1(k0));
+        vuh n2 = vuh_xor(vuh_xor(hi0, c[3]), vuh_set1(k1));
+        c[0] = n0;
+        c[1] = lo1;
+        c[2] = n2;
+        c[3] = lo0;
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+}
+
+/* Blocks b .. b + FI_W - 1 (b never crosses a 2**32 boundary inside a group). */
+static inline void blocks_vu(const fi_params *p, uint64_t b, vu c[4])
+{
+    c[0] = vu_iota((uint32_t)b);
+    c[1] = vu_set1((uint32_t)(b >> 32));
+    c[2] = vu_set1(p->s0);
+    c[3] = vu_set1(p->s1);
+    philox_vu(c, p->k0, p->k1);
+}
+
+static inline void blocks_vuh(const fi_params *p, uint64_t b, vuh c[4])
+{
+    c[0] = vuh_iota((uint32_t)b);
+    c[1] = vuh_set1((uint32_t)(b >> 32));
+    c[2] = vuh_set1(p->s0);
+    c[3] = vuh_set1(p->s1);
+    philox_vuh(c, p->k0, p->k1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Word -> number transforms.                                          */
+
+/* [0, 1): top 24 bits of a word. */
+static inline vf unit_f32(vu w)
+{
+    return vf_mul(vf_from_i32(vu_srl(w, 8)), vf_set1(0x1p-24f));
+}
+
+/* (0, 1] for logarithms: top 31 bits, ((w >> 1) rounded to float) * 2^-31 + 2^-32. */
+static inline vf unit_open_f32(vu w)
+{
+    return vf_fma(vf_from_i32(vu_srl(w, 1)), vf_set1(0x1p-31f), vf_set1(0x1p-32f));
+}
+
+/* [0, 1) with 53 bits: (wa >> 5) * 2^-27 + (wb >> 6) * 2^-53 (exact). */
+static inline vd unit_f64(vuh wa, vuh wb)
+{
+    vd hi = vd_mul(vd_from_u32(vuh_srl(wa, 5)), vd_set1(0x1p-27));
+    return vd_fma(vd_from_u32(vuh_srl(wb, 6)), vd_set1(0x1p-53), hi);
+}
+
+/* Natural log of a positive normal float: Cephes logf polynomial on
+ * m - 1 with m in [sqrt(1/2), sqrt(2)), plus e * ln2 split in two parts. */
+static inline vf log_f32(vf x)
+{
+    vf m, e;
+    vf_decomp(x, &m, &e);
+    vf f = vf_sub(m, vf_set1(1.0f));
+    vf z = vf_mul(f, f);
+    vf q = vf_set1(7.0376836292e-2f);
+    q = vf_fma(q, f, vf_set1(-1.1514610310e-1f));
+    q = vf_fma(q, f, vf_set1(1.1676998740e-1f));
+    q = vf_fma(q, f, vf_set1(-1.2420140846e-1f));
+    q = vf_fma(q, f, vf_set1(1.4249322787e-1f));
+    q = vf_fma(q, f, vf_set1(-1.6668057665e-1f));
+    q = vf_fma(q, f, vf_set1(2.0000714765e-1f));
+    q = vf_fma(q, f, vf_set1(-2.4999993993e-1f));
+    q = vf_fma(q, f, vf_set1(3.3333331174e-1f));
+    vf y = vf_mul(vf_mul(f, z), q);
+    y = vf_fma(e, vf_set1(-2.12194440e-4f), y);
+    y = vf_fma(z, vf_set1(-0.5f), y);
+    vf r = vf_add(f, y);
+    return vf_fma(e, vf_set1(0.693359375f), r);
+}
+
+/* Natural log of a positive normal double: fdlibm's kernel (s = f/(2+f),
+ * Remez polynomial in s^2), ln2 split into hi and lo parts. */
+static inline vd log_f64(vd x)
+{
+    vd m, e;
+    vd_decomp(x, &m, &e);
+    vd f = vd_sub(m, vd_set1(1.0));
+    vd s = vd_div(f, vd_add(vd_set1(2.0), f));
+    vd z = vd_mul(s, s);
+    vd w = vd_mul(z, z);
+    vd t1 = vd_fma(w, vd_set1(1.531383769920937332e-01), vd_set1(2.222219843214978396e-01));
+    t1 = vd_fma(w, t1, vd_set1(3.999999999940941908e-01));
+    t1 = vd_mul(w, t1);
+    vd t2 = vd_fma(w, vd_set1(1.479819860511658591e-01), vd_set1(1.818357216161805012e-01));
+    t2 = vd_fma(w, t2, vd_set1(2.857142874366239149e-01));
+    t2 = vd_fma(w, t2, vd_set1(6.666666666666735130e-01));
+    t2 = vd_mul(z, t2);
+    vd R = vd_add(t2, t1);
+    vd hfsq = vd_mul(vd_mul(vd_set1(0.5), f), f);
+    /* log(m) = f - (hfsq - s * (hfsq + R)) */
+    vd inner = vd_fma(s, vd_add(hfsq, R), vd_mul(e, vd_set1(1.90821492927058770002e-10)));
+    vd r = vd_sub(vd_sub(hfsq, inner), f);
+    return vd_sub(vd_mul(e, vd_set1(6.93147180369123816490e-01)), r);
+}
+
+/* sin and cos of theta in [-pi/4, pi/4] (Cephes sinf/cosf polynomials). */
+static inline void sincos_f32(vf x, vf *s, vf *c)
+{
+    vf z = vf_mul(x, x);
+    vf ps = vf_fma(vf_set1(-1.9515295891e-4f), z, vf_set1(8.3321608736e-3f));
+    ps = vf_fma(ps, z, vf_set1(-1.6666654611e-1f));
+    *s = vf_fma(ps, vf_mul(z, x), x);
+    vf pc = vf_fma(vf_set1(2.443315711809948e-5f), z, vf_set1(-1.388731625493765e-3f));
+    pc = vf_fma(pc, z, vf_set1(4.166664568298827e-2f));
+    *c = vf_fma(pc, vf_mul(z, z), vf_fma(z, vf_set1(-0.5f), vf_set1(1.0f)));
+}
+
+/* sin and cos of theta in [-pi/4, pi/4] (fdlibm kernels). */
+static inline void sincos_f64(vd x, vd *s, vd *c)
+{
+    vd z = vd_mul(x, x);
+    vd r = vd_fma(z, vd_set1(1.58969099521155010221e-10), vd_set1(-2.50507602534068634195e-08));
+    r = vd_fma(z, r, vd_set1(2.75573137070700676789e-06));
+    r = vd_fma(z, r, vd_set1(-1.98412698298579493134e-04));
+    r = vd_fma(z, r, vd_set1(8.33333333332248946124e-03));
+    vd v = vd_mul(z, x);
+    *s = vd_fma(v, vd_fma(z, r, vd_set1(-1.66666666666666324348e-01)), x);
+    vd q = vd_fma(z, vd_set1(-1.13596475577881948265e-11), vd_set1(2.08757232129817482790e-09));
+    q = vd_fma(z, q, vd_set1(-2.75573143513906633035e-07));
+    q = vd_fma(z, q, vd_set1(2.48015872894767294178e-05));
+    q = vd_fma(z, q, vd_set1(-1.38888888888741095749e-03));
+    q = vd_fma(z, q, vd_set1(4.16666666666666019037e-02));
+    q = vd_mul(z, q);
+    vd hz = vd_mul(vd_set1(0.5), z);
+    vd w = vd_sub(vd_set1(1.0), hz);
+    *c = vd_add(w, vd_fma(z, q, vd_sub(vd_sub(vd_set1(1.0), w), hz)));
+}
+
+/* Rotate (c, s) of the reduced angle by quadrant q (0..3) of a full turn. */
+static inline void quadrant_f32(vu q, vf *c, vf *s)
+{
+    vu swap = vu_and(q, vu_set1(1));
+    vf x = vf_blend_u(swap, *s, *c);
+    vf y = vf_blend_u(swap, *c, *s);
+    *c = vf_neg_if(x, vu_and(vu_add(q, vu_set1(1)), vu_set1(2)));
+    *s = vf_neg_if(y, vu_and(q, vu_set1(2)));
+}
+
+static inline void quadrant_f64(vuh q, vd *c, vd *s)
+{
+    vuh swap = vuh_and(q, vuh_set1(1));
+    vd x = vd_blend_u(swap, *s, *c);
+    vd y = vd_blend_u(swap, *c, *s);
+    *c = vd_neg_if(x, vuh_and(vuh_add(q, vuh_set1(1)), vuh_set1(2)));
+    *s = vd_neg_if(y, vuh_and(q, vuh_set1(2)));
+}
+
+/* Box-Muller on one pair of words: radius from w1, angle (in turns) from w2. */
+static inline void boxmuller_f32(vu w1, vu w2, vf *zc, vf *zs)
+{
+    vf r = vf_sqrt(vf_mul(log_f32(unit_open_f32(w1)), vf_set1(-2.0f)));
+    /* angle: 24-bit fraction of a turn m; k = nearest quarter turn, f = m - k/4 */
+    vu m = vu_srl(w2, 8);
+    vu k = vu_srl(vu_add(m, vu_set1(1u << 21)), 22);
+    vu fr = vu_sub(m, vu_sll(k, 22));                /* signed, |fr| <= 2^21 */
+    vf theta = vf_mul(vf_from_i32(fr), vf_set1((float)(6.283185307179586 / 16777216.0)));
+    vf s, c;
+    sincos_f32(theta, &s, &c);
+    quadrant_f32(vu_and(k, vu_set1(3)), &c, &s);
+    *zc = vf_mul(r, c);
+    *zs = vf_mul(r, s);
+}
+
+static inline void boxmuller_f64(vuh w0, vuh w1, vuh w2, vuh w3, vd *zc, vd *zs)
+{
+    /* radius: u in (0, 1] as 1 - (53-bit uniform), exact */
+    vd u = vd_sub(vd_set1(1.0), unit_f64(w0, w1));
+    vd r = vd_sqrt(vd_mul(log_f64(u), vd_set1(-2.0)));
+    /* angle: 53-bit fraction of a turn m = mh * 2^26 + ml, reduced exactly */
+    vuh mh = vuh_srl(w2, 5);
+    vuh ml = vuh_srl(w3, 6);
+    vuh k = vuh_srl(vuh_add(mh, vuh_set1(1u << 24)), 25);
+    vuh fh = vuh_sub(mh, vuh_sll(k, 25));             /* signed, |fh| <= 2^24 */
+    vd fr = vd_fma(vd_from_i32(fh), vd_set1(0x1p26), vd_from_u32(ml));
+    vd theta = vd_mul(fr, vd_set1(6.283185307179586 / 9007199254740992.0));
+    vd s, c;
+    sincos_f64(theta, &s, &c);
+    quadrant_f64(vuh_and(k, vuh_set1(3)), &c, &s);
+    *zc = vd_mul(r, c);
+    *zs = vd_mul(r, s);
+}
+
+/* Lower-tail standard normal quantile for s in (0, 0.5], float32:
+ * Wichura's AS 241 PPND7 (central rational for s >= 0.075, tail rationals
+ * in r = sqrt(-log s) split at r = 5).  Both branches are computed on every
+ * lane and one is selected, so no lane can take a different path. */
+static inline vf ndtri_lower_f32(vf s)
+{
+    vf t = vf_sub(s, vf_set1(0.5f));
+    vf r = vf_fma(vf_sub(vf_set1(0.0f), t), t, vf_set1(0.180625f));
+    vf na = vf_fma(vf_set1(59.109374720f), r, vf_set1(159.29113202f));
+    na = vf_fma(na, r, vf_set1(50.434271938f));
+    na = vf_fma(na, r, vf_set1(3.3871327179f));
+    vf nb = vf_fma(vf_set1(67.187563600f), r, vf_set1(78.757757664f));
+    nb = vf_fma(nb, r, vf_set1(17.895169469f));
+    nb = vf_fma(nb, r, vf_set1(1.0f));
+    vf xc = vf_div(vf_mul(t, na), nb);
+
+    vf rt = vf_sqrt(vf_sub(vf_set1(0.0f), log_f32(s)));
+    vf far = vf_set1(5.0f);
+    /* coefficients chosen per lane: r <= 5 -> (c, d), else (e, f) */
+#define SEL(cn, en) vf_blend_le(rt, far, vf_set1(cn), vf_set1(en))
+    vf tt = vf_sub(rt, SEL(1.6f, 5.0f));
+    vf nt = vf_fma(SEL(0.17023821103f, 0.017337203997f), tt, SEL(1.3067284816f, 0.42868294337f));
+    nt = vf_fma(nt, tt, SEL(2.7568153900f, 3.0812263860f));
+    nt = vf_fma(nt, tt, SEL(1.4234372777f, 6.6579051150f));
+    vf dt = vf_fma(SEL(0.12021132975f, 0.012258202635f), tt, SEL(0.73700164250f, 0.24197894225f));
+    dt = vf_fma(dt, tt, vf_set1(1.0f));
+#undef SEL
+    vf xt = vf_sub(vf_set1(0.0f), vf_div(nt, dt));
+    return vf_blend_le(vf_set1(-0.425f), t, xc, xt);
+}
+
+/* Same for float64: AS 241 PPND16. */
+static inline vd ndtri_lower_f64(vd s)
+{
+    vd t = vd_sub(s, vd_set1(0.5));
+    vd r = vd_fma(vd_sub(vd_set1(0.0), t), t, vd_set1(0.180625));
+    vd na = vd_fma(vd_set1(2.5090809287301226727e+3), r, vd_set1(3.3430575583588128105e+4));
+    na = vd_fma(na, r, vd_set1(6.7265770927008700853e+4));
+    na = vd_fma(na, r, vd_set1(4.5921953931549871457e+4));
+    na = vd_fma(na, r, vd_set1(1.3731693765509461125e+4));
+    na = vd_fma(na, r, vd_set1(1.9715909503065514427e+3));
+    na = vd_fma(na, r, vd_set1(1.3314166789178437745e+2));
+    na = vd_fma(na, r, vd_set1(3.3871328727963666080e+0));
+    vd nb = vd_fma(vd_set1(5.2264952788528545610e+3), r, vd_set1(2.8729085735721942674e+4));
+    nb = vd_fma(nb, r, vd_set1(3.9307895800092710610e+4));
+    nb = vd_fma(nb, r, vd_set1(2.1213794301586595867e+4));
+    nb = vd_fma(nb, r, vd_set1(5.3941960214247511077e+3));
+    nb = vd_fma(nb, r, vd_set1(6.8718700749205790830e+2));
+    nb = vd_fma(nb, r, vd_set1(4.2313330701600911252e+1));
+    nb = vd_fma(nb, r, vd_set1(1.0));
+    vd xc = vd_div(vd_mul(t, na), nb);
+
+    vd rt = vd_sqrt(vd_sub(vd_set1(0.0), log_f64(s)));
+    vd far = vd_set1(5.0);
+#define SEL(cn, en) vd_blend_le(rt, far, vd_set1(cn), vd_set1(en))
+    vd tt = vd_sub(rt, SEL(1.6, 5.0));
+    vd nt = vd_fma(SEL(7.74545014278341407640e-4, 2.01033439929228813265e-7), tt,
+                   SEL(2.27238449892691845833e-2, 2.71155556874348757815e-5));
+    nt = vd_fma(nt, tt, SEL(2.41780725177450611770e-1, 1.24266094738807843860e-3));
+    nt = vd_fma(nt, tt, SEL(1.27045825245236838258e+0, 2.65321895265761230930e-2));
+    nt = vd_fma(nt, tt, SEL(3.64784832476320460504e+0, 2.96560571828504891230e-1));
+    nt = vd_fma(nt, tt, SEL(5.76949722146069140550e+0, 1.78482653991729133580e+0));
+    nt = vd_fma(nt, tt, SEL(4.63033784615654529590e+0, 5.46378491116411436990e+0));
+    nt = vd_fma(nt, tt, SEL(1.42343711074968357734e+0, 6.65790464350110377720e+0));
+    vd dt = vd_fma(SEL(1.05075007164441684324e-9, 2.04426310338993978564e-15), tt,
+                   SEL(5.47593808499534494600e-4, 1.42151175831644588870e-7));
+    dt = vd_fma(dt, tt, SEL(1.51986665636164571966e-2, 1.84631831751005468180e-5));
+    dt = vd_fma(dt, tt, SEL(1.48103976427480074590e-1, 7.86869131145613259100e-4));
+    dt = vd_fma(dt, tt, SEL(6.89767334985100004550e-1, 1.48753612908506148525e-2));
+    dt = vd_fma(dt, tt, SEL(1.67638483018380384940e+0, 1.36929880922735805310e-1));
+    dt = vd_fma(dt, tt, SEL(2.05319162663775882187e+0, 5.99832206555887937690e-1));
+    dt = vd_fma(dt, tt, vd_set1(1.0));
+#undef SEL
+    vd xt = vd_sub(vd_set1(0.0), vd_div(nt, dt));
+    return vd_blend_le(vd_set1(-0.425), t, xc, xt);
+}
+
+/* Truncated standard normal by inversion, one word per element.
+ * u = (k + 1/2) 2^-23 and 1 - u are both exact, so the lower tail
+ * probability p and the upper one q are each computed without
+ * cancellation; the quantile is taken on the smaller one. */
+static inline vf truncnorm_f32(const fi_params *p, vu w)
+{
+    vf k = vf_from_i32(vu_srl(w, 9));
+    vf u = vf_fma(k, vf_set1(0x1p-23f), vf_set1(0x1p-24f));
+    vf v = vf_fma(k, vf_set1(-0x1p-23f), vf_set1(1.0f - 0x1p-24f));
+    vf pl = vf_fma(u, vf_set1(p->f_d), vf_set1(p->f_pa));
+    vf pu = vf_fma(v, vf_set1(p->f_d), vf_set1(p->f_qb));
+    vf s = vf_max(vf_min(pl, pu), vf_set1(0x1p-126f));
+    vf x = ndtri_lower_f32(s);
+    x = vf_blend_lt(pu, pl, vf_sub(vf_set1(0.0f), x), x);
+    x = vf_mul(x, vf_set1(p->f_flip));
+    vf y = vf_fma(x, vf_set1(p->f_std), vf_set1(p->f_mean));
+    return vf_min(vf_max(y, vf_set1(p->f_lo)), vf_set1(p->f_hi));
+}
+
+static inline vd truncnorm_f64(const fi_params *p, vuh wa, vuh wb)
+{
+    /* u = (k + 1/2) 2^-52 with a 52-bit k = (wa >> 6) 2^26 + (wb >> 6) */
+    vd hi = vd_mul(vd_from_u32(vuh_srl(wa, 6)), vd_set1(0x1p-26));
+    vd lo = vd_fma(vd_from_u32(vuh_srl(wb, 6)), vd_set1(0x1p-52), vd_set1(0x1p-53));
+    vd u = vd_add(hi, lo);
+    vd v = vd_sub(vd_set1(1.0), u);
+    vd pl = vd_fma(u, vd_set1(p->d_d), vd_set1(p->d_pa));
+    vd pu = vd_fma(v, vd_set1(p->d_d), vd_set1(p->d_qb));
+    vd s = vd_max(vd_min(pl, pu), vd_set1(0x1p-1022));
+    vd x = ndtri_lower_f64(s);
+    x = vd_blend_lt(pu, pl, vd_sub(vd_set1(0.0), x), x);
+    x = vd_mul(x, vd_set1(p->d_flip));
+    vd y = vd_fma(x, vd_set1(p->d_std), vd_set1(p->d_mean));
+    return vd_min(vd_max(y, vd_set1(p->d_lo)), vd_set1(p->d_hi));
+}
+
+/* ------------------------------------------------------------------ */
+/* Groups: fill one whole group at dst.                                 */
+
+enum { OUT_F32 = 0, OUT_F16 = 1, OUT_BF16 = 2 };
+
+static inline void store_kind(void *dst, unsigned idx, vf v, int kind)
+{
+    if (kind == OUT_F32)
+        vf_store((float *)dst + idx, v);
+    else if (kind == OUT_F16)
+        vf_store_f16((uint16_t *)dst + idx, v);
+    else
+        vf_store_bf16((uint16_t *)dst + idx, v);
+}
+
+static void group_raw(const fi_params *p, uint64_t g, void *dst)
+{
+    uint64_t b = g * FI_GROUP_BLOCKS;
+    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
+        vu c[4];
+        blocks_vu(p, b + l, c);
+        vu_store_interleave4((uint32_t *)dst + 4 * l, c[0], c[1], c[2], c[3]);
+    }
+}
+
+/* float32 family, uniform: element 16j + l <- word j of lane l. */
+static inline void group_uniform32(const fi_params *p, uint64_t g, void *dst, int kind)
+{
+    uint64_t b = g * FI_GROUP_BLOCKS;
+    vf lo = vf_set1(p->f_lo), sc = vf_set1(p->f_scale), hi = vf_set1(p->f_hi);
+    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
+        vu c[4];
+        blocks_vu(p, b + l, c);
+        for (unsigned j = 0; j < 4; j++)
+            store_kind(dst, 16 * j + l, vf_min(vf_fma(unit_f32(c[j]), sc, lo), hi), kind);
+    }
+}
+
+/* float32 family, normal: elements l and 16 + l <- Box-Muller (cos, sin) of
+ * words 0, 1 of lane l; elements 32 + l and 48 + l <- words 2, 3. */
+static inline void group_normal32(const fi_params *p, uint64_t g, void *dst, int kind)
+{
+    uint64_t b = g * FI_GROUP_BLOCKS;
+    vf mean = vf_set1(p->f_mean), sd = vf_set1(p->f_std);
+    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
+        vu c[4];
+        blocks_vu(p, b + l, c);
+        for (unsigned j = 0; j < 2; j++) {
+            vf zc, zs;
+            boxmuller_f32(c[2 * j], c[2 * j + 1], &zc, &zs);
+            store_kind(dst, 32 * j + l, vf_fma(zc, sd, mean), kind);
+            store_kind(dst, 32 * j + 16 + l, vf_fma(zs, sd, mean), kind);
+        }
+    }
+}
+
+/* float32 family, truncated normal: element 16j + l <- word j of lane l. */
+static inline void group_truncnorm32(const fi_params *p, uint64_t g, void *dst, int kind)
+{
+    uint64_t b = g * FI_GROUP_BLOCKS;
+    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
+        vu c[4];
+        blocks_vu(p, b + l, c);
+        for (unsigned j = 0; j < 4; j++)
+            store_kind(dst, 16 * j + l, truncnorm_f32(p, c[j]), kind);
+    }
+}
+
+/* float64, uniform: element 16j + l <- words 2j, 2j + 1 of lane l. */
+static void group_uniform64(const fi_params *p, uint64_t g, void *dst)
+{
+    uint64_t b = g * FI_GROUP_BLOCKS;
+    vd lo = vd_set1(p->d_lo), sc = vd_set1(p->d_scale), hi = vd_set1(p->d_hi);
+    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_WD) {
+        vuh c[4];
+        blocks_vuh(p, b + l, c);
+        for (unsigned j = 0; j < 2; j++)
+            vd_store((double *)dst + 16 * j + l,
+                     vd_min(vd_fma(unit_f64(c[2 * j], c[2 * j + 1]), sc, lo), hi));
+    }
+}
+
+/* float64, normal: elements l, 16 + l <- Box-Muller (cos, sin), radius from
+ * words 0, 1 and angle from words 2, 3 of lane l. */
+static void group_normal64(const fi_params *p, uint64_t g, void *dst)
+{
+    uint64_t b = g * FI_GROUP_BLOCKS;
+    vd mean = vd_set1(p->d_mean), sd = vd_set1(p->d_std);
+    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_WD) {
+        vuh c[4];
+        vd zc, zs;
+        blocks_vuh(p, b + l, c);
+        boxmuller_f64(c[0], c[1], c[2], c[3], &zc, &zs);
+        vd_store((double *)dst + l, vd_fma(zc, sd, mean));
+        vd_store((double *)dst + 16 + l, vd_fma(zs, sd, mean));
+    }
+}
+
+/* float64, truncated normal: element 16j + l <- words 2j, 2j + 1 of lane l. */
+static void group_truncnorm64(const fi_params *p, uint64_t g, void *dst)
+{
+    uint64_t b = g * FI_GROUP_BLOCKS;
+    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_WD) {
+        vuh c[4];
+        blocks_vuh(p, b + l, c);
+        for (unsigned j = 0; j < 2; j++)
+            vd_store((double *)dst + 16 * j + l, truncnorm_f64(p, c[2 * j], c[2 * j + 1]));
+    }
+}
+
+static void group_uniform_f32(const fi_params *p, uint64_t g, void *d) { group_uniform32(p, g, d, OUT_F32); }
+static void group_uniform_f16(const fi_params *p, uint64_t g, void *d) { group_uniform32(p, g, d, OUT_F16); }
+static void group_uniform_bf16(const fi_params *p, uint64_t g, void *d) { group_uniform32(p, g, d, OUT_BF16); }
+static void group_normal_f32(const fi_params *p, uint64_t g, void *d) { group_normal32(p, g, d, OUT_F32); }
+static void group_normal_f16(const fi_params *p, uint64_t g, void *d) { group_normal32(p, g, d, OUT_F16); }
+static void group_normal_bf16(const fi_params *p, uint64_t g, void *d) { group_normal32(p, g, d, OUT_BF16); }
+static void group_truncnorm_f32(const fi_params *p, uint64_t g, void *d) { group_truncnorm32(p, g, d, OUT_F32); }
+static void group_truncnorm_f16(const fi_params *p, uint64_t g, void *d) { group_truncnorm32(p, g, d, OUT_F16); }
+static void group_truncnorm_bf16(const fi_params *p, uint64_t g, void *d) { group_truncnorm32(p, g, d, OUT_BF16); }
+
+/* ------------------------------------------------------------------ */
+/* Drive whole groups over [offset, offset + n); partial groups at either end
+ * are generated into a scratch group and the needed part copied out. */
+
+typedef void (*group_fn)(const fi_params *, uint64_t, void *);
+
+static inline void drive(group_fn fn, const fi_params *p, uint64_t offset, uint64_t n,
+                         void *out, unsigned gsize, size_t itemsize)
+{
+    _Alignas(64) unsigned char scratch[64 * 8];
+    unsigned char *o = (unsigned char *)out;
+    uint64_t g = offset / gsize;
+    unsigned skip = (unsigned)(offset % gsize);
+    if (n == 0) return;
+    if (skip) {
+        uint64_t take = gsize - skip;
+        if (take > n) take = n;
+        fn(p, g, scratch);
+        memcpy(o, scratch + skip * itemsize, (size_t)take * itemsize);
+        o += take * itemsize;
+        n -= take;
+        g++;
+    }
+    for (; n >= gsize; n -= gsize, g++, o += gsize * itemsize)
+        fn(p, g, o);
+    if (n) {
+        fn(p, g, scratch);
+        memcpy(o, scratch, (size_t)n * itemsize);
+    }
+}
+
+static void fill_raw(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_raw, p, off, n, out, 64, 4); }
+static void fill_uniform_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform_f32, p, off, n, out, 64, 4); }
+static void fill_uniform_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform_f16, p, off, n, out, 64, 2); }
+static void fill_uniform_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform_bf16, p, off, n, out, 64, 2); }
+static void fill_uniform_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform64, p, off, n, out, 32, 8); }
+static void fill_normal_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal_f32, p, off, n, out, 64, 4); }
+static void fill_normal_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal_f16, p, off, n, out, 64, 2); }
+static void fill_normal_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal_bf16, p, off, n, out, 64, 2); }
+static void fill_normal_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal64, p, off, n, out, 32, 8); }
+static void fill_truncnorm_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm_f32, p, off, n, out, 64, 4); }
+static void fill_truncnorm_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm_f16, p, off, n, out, 64, 2); }
+static void fill_truncnorm_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm_bf16, p, off, n, out, 64, 2); }
+static void fill_truncnorm_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm64, p, off, n, out, 32, 8); }
+
+const fi_kernel_table FI_TABLE = {
+    FI_TABLE_NAME,
+    {
+        /* FI_F32, FI_F64, FI_F16, FI_BF16 */
+        {fill_raw, fill_raw, fill_raw, fill_raw},
+        {fill_uniform_f32, fill_uniform_f64, fill_uniform_f16, fill_uniform_bf16},
+        {fill_normal_f32, fill_normal_f64, fill_normal_f16, fill_normal_bf16},
+        {fill_truncnorm_f32, fill_truncnorm_f64, fill_truncnorm_f16, fill_truncnorm_bf16},
+    },
+};

@@ -1,0 +1,157 @@
+/*
+ * Vector operations for the portable scalar path: every "vector" has one
+ * lane.  This file is also the specification of the operation set that
+ * fi_kernels_body.h uses; fi_ops_avx2.h and fi_ops_avx512.h implement the
+ * same operations on wider registers with exactly the same results per lane:
+ *
+ *   vu   FI_W  lanes of uint32      vf   FI_W  lanes of float
+ *   vuh  FI_WD lanes of uint32      vd   FI_WD lanes of double
+ *
+ * Floating-point operations are single IEEE operations (add, sub, mul, div,
+ * sqrt, fused multiply-add, min/max of non-NaN values); conversions from
+ * integers round to nearest even; all integer operations are exact.  The
+ * kernels never produce NaN, so min/max operand order does not matter.
+ */
+#ifndef FASTINIT_OPS_SCALAR_H
+#define FASTINIT_OPS_SCALAR_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define FI_W 1
+#define FI_WD 1
+
+typedef uint32_t vu;
+typedef float vf;
+typedef uint32_t vuh;
+typedef double vd;
+
+static inline float fi_bits_to_f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static inline uint32_t fi_f_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline double fi_bits_to_d(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+static inline uint64_t fi_d_to_bits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+
+/* ---- uint32 lanes (full width) ---- */
+static inline vu vu_set1(uint32_t x) { return x; }
+static inline vu vu_iota(uint32_t base) { return base; } /* base + lane */
+static inline vu vu_add(vu a, vu b) { return a + b; }
+static inline vu vu_sub(vu a, vu b) { return a - b; }
+static inline vu vu_xor(vu a, vu b) { return a ^ b; }
+static inline vu vu_and(vu a, vu b) { return a & b; }
+static inline vu vu_srl(vu a, int n) { return a >> n; }
+static inline vu vu_sll(vu a, int n) { return a << n; }
+/* lo = low 32 bits of a * m, *hi = high 32 bits */
+static inline vu vu_mulhilo(vu a, uint32_t m, vu *hi)
+{
+    uint64_t p = (uint64_t)a * m;
+    *hi = (uint32_t)(p >> 32);
+    return (uint32_t)p;
+}
+/* Store 4 vectors of words as block-major words: dst[4*l + j] = c_j[l]. */
+static inline void vu_store_interleave4(uint32_t *dst, vu c0, vu c1, vu c2, vu c3)
+{
+    uint32_t w[4] = {c0, c1, c2, c3};
+    memcpy(dst, w, sizeof w);
+}
+
+/* ---- float lanes ---- */
+static inline vf vf_set1(float x) { return x; }
+static inline vf vf_add(vf a, vf b) { return a + b; }
+static inline vf vf_sub(vf a, vf b) { return a - b; }
+static inline vf vf_mul(vf a, vf b) { return a * b; }
+static inline vf vf_div(vf a, vf b) { return a / b; }
+static inline vf vf_fma(vf a, vf b, vf c) { return fmaf(a, b, c); }
+static inline vf vf_sqrt(vf a) { return sqrtf(a); }
+static inline vf vf_min(vf a, vf b) { return a < b ? a : b; }
+static inline vf vf_max(vf a, vf b) { return a > b ? a : b; }
+/* signed int32 -> float, round to nearest even */
+static inline vf vf_from_i32(vu a) { return (float)(int32_t)a; }
+/* a < b ? x : y,  a <= b ? x : y,  cond != 0 ? x : y */
+static inline vf vf_blend_lt(vf a, vf b, vf x, vf y) { return a < b ? x : y; }
+static inline vf vf_blend_le(vf a, vf b, vf x, vf y) { return a <= b ? x : y; }
+static inline vf vf_blend_u(vu cond, vf x, vf y) { return cond ? x : y; }
+static inline vf vf_neg_if(vf x, vu cond) { return cond ? -x : x; }
+/* x = m * 2**e with m in [sqrt(1/2), sqrt(2)); x positive and normal. */
+static inline void vf_decomp(vf x, vf *m, vf *e)
+{
+    uint32_t ix = fi_f_to_bits(x) - 0x3f3504f3u; /* bits of sqrt(1/2) */
+    *e = (float)((int32_t)ix >> 23);
+    *m = fi_bits_to_f((ix & 0x007fffffu) + 0x3f3504f3u);
+}
+
+/* float32 -> binary16, round to nearest even (as vcvtps2ph with imm 0). */
+static inline uint16_t fi_f32_to_f16(float f)
+{
+    uint32_t x = fi_f_to_bits(f);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    uint32_t o;
+    x &= 0x7fffffffu;
+    if (x >= 0x47800000u) {              /* >= 65536, inf or NaN */
+        o = x > 0x7f800000u ? 0x7e00u : 0x7c00u;
+    } else if (x < 0x38800000u) {        /* result subnormal or zero */
+        /* Adding 0.5 aligns the half's subnormal grid with the float's ulp;
+         * the add rounds to nearest even. */
+        float t = fi_bits_to_f(x) + 0.5f;
+        o = fi_f_to_bits(t) - 0x3f000000u;
+    } else {
+        uint32_t odd = (x >> 13) & 1u;
+        x += ((uint32_t)(15 - 127) << 23) + 0xfffu + odd;
+        o = x >> 13;                     /* may carry into infinity: correct */
+    }
+    return (uint16_t)(o | sign);
+}
+/* float32 -> bfloat16, round to nearest even. */
+static inline uint16_t fi_f32_to_bf16(float f)
+{
+    uint32_t x = fi_f_to_bits(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+static inline void vf_store(float *dst, vf v) { memcpy(dst, &v, 4); }
+static inline void vf_store_f16(uint16_t *dst, vf v) { uint16_t h = fi_f32_to_f16(v); memcpy(dst, &h, 2); }
+static inline void vf_store_bf16(uint16_t *dst, vf v) { uint16_t h = fi_f32_to_bf16(v); memcpy(dst, &h, 2); }
+
+/* ---- uint32 lanes (double width) ---- */
+static inline vuh vuh_set1(uint32_t x) { return x; }
+static inline vuh vuh_iota(uint32_t base) { return base; }
+static inline vuh vuh_add(vuh a, vuh b) { return a + b; }
+static inline vuh vuh_sub(vuh a, vuh b) { return a - b; }
+static inline vuh vuh_xor(vuh a, vuh b) { return a ^ b; }
+static inline vuh vuh_and(vuh a, vuh b) { return a & b; }
+static inline vuh vuh_srl(vuh a, int n) { return a >> n; }
+static inline vuh vuh_sll(vuh a, int n) { return a << n; }
+static inline vuh vuh_mulhilo(vuh a, uint32_t m, vuh *hi)
+{
+    uint64_t p = (uint64_t)a * m;
+    *hi = (uint32_t)(p >> 32);
+    return (uint32_t)p;
+}
+
+/* ---- double lanes ---- */
+static inline vd vd_set1(double x) { return x; }
+static inline vd vd_add(vd a, vd b) { return a + b; }
+static inline vd vd_sub(vd a, vd b) { return a - b; }
+static inline vd vd_mul(vd a, vd b) { return a * b; }
+static inline vd vd_div(vd a, vd b) { return a / b; }
+static inline vd vd_fma(vd a, vd b, vd c) { return fma(a, b, c); }
+static inline vd vd_sqrt(vd a) { return sqrt(a); }
+static inline vd vd_min(vd a, vd b) { return a < b ? a : b; }
+static inline vd vd_max(vd a, vd b) { return a > b ? a : b; }
+static inline vd vd_from_u32(vuh a) { return (double)a; }          /* exact */
+static inline vd vd_from_i32(vuh a) { return (double)(int32_t)a; } /* exact */
+static inline vd vd_blend_lt(vd a, vd b, vd x, vd y) { return a < b ? x : y; }
+static inline vd vd_blend_le(vd a, vd b, vd x, vd y) { return a <= b ? x : y; }
+static inline vd vd_blend_u(vuh cond, vd x, vd y) { return cond ? x : y; }
+static inline vd vd_neg_if(vd x, vuh cond) { return cond ? -x : x; }
+/* x = m * 2**e with m in [sqrt(1/2), sqrt(2)); x positive and normal. */
+static inline void vd_decomp(vd x, vd *m, vd *e)
+{
+    const uint64_t c = 0x3fe6a09e667f3bcdull; /* bits of sqrt(1/2) */
+    uint64_t ix = fi_d_to_bits(x) - c;
+    *e = (double)((int64_t)ix >> 52);
+    *m = fi_bits_to_d((ix & 0x000fffffffffffffull) + c);
+}
+static inline void vd_store(double *dst, vd v) { memcpy(dst, &v, 8); }
+
+#endif

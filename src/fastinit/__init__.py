@@ -1,0 +1,42 @@
+"""fastinit: fast, bit-reproducible neural-network weight initialization.
+
+The compiled core fills preallocated NumPy buffers with uniform, normal and
+truncated-normal samples from a counter-based Philox4x32-10 stream, so each
+value depends only on (seed, stream, parameters, dtype, index): the same for
+any thread count, instruction set, chunking or sharding.
+"""
+from ._version import __version__
+from ._core import (
+    STREAM_VERSION,
+    fill_normal,
+    fill_raw,
+    fill_truncated_normal,
+    fill_uniform,
+    get_num_threads,
+    philox4x32,
+    resolve_seed,
+    set_num_threads,
+    simd,
+    simd_available,
+    stream_id,
+)
+from ._threads import num_threads
+from ._info import info
+
+__all__ = [
+    "__version__",
+    "STREAM_VERSION",
+    "fill_raw",
+    "fill_uniform",
+    "fill_normal",
+    "fill_truncated_normal",
+    "philox4x32",
+    "stream_id",
+    "resolve_seed",
+    "set_num_threads",
+    "get_num_threads",
+    "num_threads",
+    "simd",
+    "simd_available",
+    "info",
+]
