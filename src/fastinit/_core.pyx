@@ -15,6 +15,7 @@ import threading
 import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport uint32_t, uint64_t
+from libc.math cimport fabs, isfinite, isinf, isnan
 
 cnp.import_array()
 
@@ -61,8 +62,6 @@ _U32 = np.dtype(np.uint32)
 
 _FLOAT_NAMES = "float16, bfloat16, float32 or float64"
 # largest finite value of each output dtype, for parameter checks
-_DTYPE_MAX = {0: float(np.finfo(np.float32).max), 1: float(np.finfo(np.float64).max),
-              2: 65504.0, 3: 3.3895313892515355e38}
 _DTYPE_LABEL = {0: "float32", 1: "float64", 2: "float16", 3: "bfloat16"}
 
 cdef int _float_code(object dt) except -2:
@@ -206,7 +205,9 @@ def stream_id(name):
 
 
 def _check_seed_type(seed):
-    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+    if seed is None or type(seed) is int and 0 <= seed < _TWO64:
+        return
+    if isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
         return
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
         raise TypeError(
@@ -235,6 +236,8 @@ def resolve_seed(seed):
 
 
 def _check_u64(value, name):
+    if type(value) is int and 0 <= value < _TWO64:
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int in [0, 2**64); got {type(value).__name__}")
     value = int(value)
@@ -243,7 +246,9 @@ def _check_u64(value, name):
     return value
 
 
-def _real(value, name):
+cdef double _real(object value, str name) except? -1.0:
+    if type(value) is float or type(value) is int:
+        return <double>value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
     return float(value)
@@ -299,7 +304,7 @@ cdef int _check_out(object out, bint raw) except -2:
             raise TypeError(f"out must have dtype {_FLOAT_NAMES}; got {dt}")
     if not dt.isnative:
         raise ValueError(f"out must be in native byte order; got dtype {dt.str!r}")
-    if not out.flags.writeable:
+    if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
         raise ValueError("out must be writable; got a read-only array")
     return code
 
@@ -363,14 +368,21 @@ cdef _fill(object out, int dist, int code, fi_params *params, uint64_t offset):
         _fill(out[i], dist, code, params, offset + i * inner_n)
 
 
-def _check_param_in_dtype(value, name, int code):
-    if not np.isfinite(value):
+cdef double _DTYPE_MAXV[4]
+_DTYPE_MAXV[0] = 3.4028234663852886e38
+_DTYPE_MAXV[1] = 1.7976931348623157e308
+_DTYPE_MAXV[2] = 65504.0
+_DTYPE_MAXV[3] = 3.3895313892515355e38
+
+
+cdef int _check_param_in_dtype(double value, str name, int code) except -1:
+    if not isfinite(value):
         raise ValueError(f"{name} must be finite; got {value}")
-    limit = _DTYPE_MAX[code]
-    if abs(value) > limit:
+    if fabs(value) > _DTYPE_MAXV[code]:
         raise ValueError(
             f"{name} must be finite in the output dtype {_DTYPE_LABEL[code]} "
-            f"(|{name}| <= {limit:g}); got {value}")
+            f"(|{name}| <= {_DTYPE_MAXV[code]:g}); got {value}")
+    return 0
 
 
 def fill_raw(out, *, seed=None, stream=0, offset=0):
@@ -410,15 +422,15 @@ def fill_uniform(out, low=0.0, high=1.0, *, seed=None, stream=0, offset=0):
     """
     cdef fi_params params
     cdef int code = _check_out(out, False)
+    cdef double low_, high_
     low_ = _real(low, "low")
     high_ = _real(high, "high")
     _check_param_in_dtype(low_, "low", code)
     _check_param_in_dtype(high_, "high", code)
     if low_ > high_:
         raise ValueError(f"low must be <= high; got low={low_} and high={high_}")
-    with np.errstate(over="ignore"):
-        scale32 = np.float32(high_) - np.float32(low_)  # as the float32 kernels compute it
-    if code != FI_F64 and not np.isfinite(scale32):
+    # the float32 kernels scale by the float32 difference of the float32 bounds
+    if code != FI_F64 and isinf(<float>(<float>high_ - <float>low_)):
         raise ValueError(
             f"high - low must be finite in float32; got low={low_} and high={high_}")
     stream_ = _check_u64(stream, "stream")
@@ -445,6 +457,7 @@ def fill_normal(out, mean=0.0, std=1.0, *, seed=None, stream=0, offset=0):
     """
     cdef fi_params params
     cdef int code = _check_out(out, False)
+    cdef double mean_, std_
     mean_ = _real(mean, "mean")
     std_ = _real(std, "std")
     _check_param_in_dtype(mean_, "mean", code)
@@ -477,6 +490,7 @@ def fill_truncated_normal(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, s
     """
     cdef fi_params params
     cdef int code = _check_out(out, False)
+    cdef double mean_, std_, a_, b_
     mean_ = _real(mean, "mean")
     std_ = _real(std, "std")
     a_ = _real(a, "a")
@@ -485,7 +499,7 @@ def fill_truncated_normal(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, s
     _check_param_in_dtype(std_, "std", code)
     if std_ < 0:
         raise ValueError(f"std must be >= 0; got {std_}")
-    if np.isnan(a_) or np.isnan(b_):
+    if isnan(a_) or isnan(b_):
         raise ValueError(f"a and b must not be NaN; got a={a_} and b={b_}")
     if not a_ < b_:
         raise ValueError(f"a must be < b; got a={a_} and b={b_}")
