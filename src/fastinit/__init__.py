@@ -22,6 +22,30 @@ from ._core import (
 )
 from ._threads import num_threads
 from ._info import info
+from .fans import compute_fans
+from . import initializers
+from .initializers import (
+    Initializer,
+    Zeros,
+    Ones,
+    Constant,
+    RandomUniform,
+    RandomNormal,
+    TruncatedNormal,
+    VarianceScaling,
+    GlorotUniform,
+    GlorotNormal,
+    HeUniform,
+    HeNormal,
+    LecunUniform,
+    LecunNormal,
+    Orthogonal,
+    Identity,
+    STFT,
+    get,
+    serialize,
+    deserialize,
+)
 
 __all__ = [
     "__version__",
@@ -39,4 +63,26 @@ __all__ = [
     "simd",
     "simd_available",
     "info",
+    "compute_fans",
+    "initializers",
+    "Initializer",
+    "Zeros",
+    "Ones",
+    "Constant",
+    "RandomUniform",
+    "RandomNormal",
+    "TruncatedNormal",
+    "VarianceScaling",
+    "GlorotUniform",
+    "GlorotNormal",
+    "HeUniform",
+    "HeNormal",
+    "LecunUniform",
+    "LecunNormal",
+    "Orthogonal",
+    "Identity",
+    "STFT",
+    "get",
+    "serialize",
+    "deserialize",
 ]
