@@ -46,6 +46,8 @@ from .initializers import (
     serialize,
     deserialize,
 )
+from .io import Pretrained, load, save
+from .params import InitReport, init_params
 
 __all__ = [
     "__version__",
@@ -85,4 +87,9 @@ __all__ = [
     "get",
     "serialize",
     "deserialize",
+    "load",
+    "save",
+    "Pretrained",
+    "init_params",
+    "InitReport",
 ]

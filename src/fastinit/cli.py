@@ -1,4 +1,4 @@
-"""Command line: ``fastinit bench | info`` (also ``python -m fastinit``)."""
+"""Command line: ``fastinit bench | init | info`` (also ``python -m fastinit``)."""
 from __future__ import annotations
 
 import argparse
@@ -67,6 +67,9 @@ def build_parser():
         prog="fastinit", description="Fast, bit-reproducible neural-network weight initialization.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_bench(sub)
+    from ._cli_init import add_parser as _add_init
+
+    _add_init(sub)
     _add_info(sub)
     return parser
 

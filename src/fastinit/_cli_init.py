@@ -1,0 +1,204 @@
+"""``fastinit init``: write a freshly initialized checkpoint, streaming (API.md section 9).
+
+    fastinit init SPEC -o OUT.safetensors [--seed N] [--dtype D] [--pretrained PATH]
+                  [--strict] [--init NAME] [--threads N] [--chunk-size BYTES] [-q]
+
+The safetensors header is written first (every shape and dtype is known from
+the spec), then each tensor block by block: a reusable buffer is filled with
+the tensor's values for that block (``init(shape, region=block, out=buffer)``,
+which for sampled initializers is the fill kernel with the block's ``offset``;
+``Orthogonal``, whose QR couples all entries, is computed once per tensor)
+while a writer thread writes the previous one. Peak memory is two blocks
+(``--chunk-size``, 16 MiB by default) plus the interpreter, whatever the
+file's size, and the bytes equal ``init_params(SPEC, seed=N)`` exactly.
+
+Output on stderr: a tqdm progress bar (bytes, rate, ETA) when stderr is a
+terminal and tqdm is installed, else a one-line summary; then a warning per
+kind of mismatch with ``--pretrained``. ``-q`` silences all of it.
+
+The file is written to a hidden temporary file next to ``OUT`` and renamed at
+the end: on any error (bad spec, disk full, a failing write, Ctrl-C) no partial
+output is left and an existing ``OUT`` is untouched.
+
+``SPEC`` may also be an existing ``.safetensors`` file: its tensors' names,
+shapes and dtypes are re-initialized with ``--init`` (default glorot_uniform)
+for rank >= 2 and, for vectors, ones for norm scales/variances (last name
+component ``weight``, ``scale``, ``gamma``, ``g``, ``running_var``,
+``moving_variance``) and zeros otherwise; see
+:func:`fastinit.params.default_init`.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import sys
+import time
+
+__all__ = ["add_parser", "run"]
+
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9,
+          "ki": 2**10, "mi": 2**20, "gi": 2**30}
+
+
+def _size(text):
+    m = re.fullmatch(r"\s*(\d+)\s*([kmg]i?)?b?\s*", text.lower())
+    if not m or int(m.group(1)) == 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive size in bytes such as 16M, 64MiB or 1048576, got {text!r}")
+    return int(m.group(1)) * _UNITS[m.group(2) or ""]
+
+
+def _seed(text):
+    if text == "random":
+        return None
+    try:
+        value = int(text, 0)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in [0, 2**64) or 'random', got {text!r}")
+    return value
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_parser(subparsers):
+    """Add the ``init`` command to an ``argparse`` subparsers object; return its parser."""
+    p = subparsers.add_parser(
+        "init",
+        help="write an initialized .safetensors checkpoint from a spec, streaming",
+        description="Write a checkpoint whose tensors are initialized as SPEC says, streaming "
+                    "them to disk in bounded chunks (peak memory far below the file's size). "
+                    "The values equal fastinit.init_params(SPEC, seed=SEED) bit for bit.",
+        epilog="SPEC is a JSON file mapping tensor names to {\"shape\": [...], \"init\": "
+               "<initializer name or {class_name, config}>, \"dtype\": optional}, or an "
+               "existing .safetensors file whose names, shapes and dtypes are re-initialized "
+               "(see --init).")
+    p.add_argument("spec", metavar="SPEC",
+                   help="JSON spec, or a .safetensors file to take names and shapes from")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.safetensors",
+                   help="the checkpoint to write (replaced atomically if it exists)")
+    p.add_argument("--seed", type=_seed, default=0,
+                   help="64-bit seed (default 0; 'random' draws one and records it)")
+    p.add_argument("--dtype", default=None, metavar="D",
+                   help="dtype of entries without one: float32 (default), bfloat16, "
+                        "float16, float64; for a .safetensors SPEC it replaces the file's")
+    p.add_argument("--pretrained", metavar="PATH",
+                   help="load matching tensors from this checkpoint (.safetensors, .npz, "
+                        ".npy, .h5) instead of sampling them")
+    p.add_argument("--strict", action="store_true",
+                   help="fail if a tensor is missing from, unexpected in or mis-shaped in "
+                        "--pretrained")
+    p.add_argument("--init", default="glorot_uniform", metavar="NAME",
+                   help="for a .safetensors SPEC: initializer of rank >= 2 tensors (default "
+                        "glorot_uniform); vectors get ones (norm scales) or zeros")
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                   help="fill threads (default: fastinit.get_num_threads())")
+    p.add_argument("--chunk-size", type=_size, default=16 * 2**20, metavar="BYTES",
+                   help="bytes per block (default 16MiB; accepts 4M, 64MiB, ...)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar, summary or warnings")
+    p.set_defaults(func=run)
+    return p
+
+
+def _format_bytes(n):
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000
+
+
+def _write(args, plan):
+    from . import STREAM_VERSION, __version__
+    from .initializers import Orthogonal
+    from .io import write_safetensors_stream
+    from .params import progress_bar
+
+    metadata = dict(plan.metadata)
+    metadata.update({"fastinit.version": __version__,
+                     "fastinit.stream_version": str(STREAM_VERSION),
+                     "fastinit.seed": str(plan.report.seed)})
+
+    def filler(t):
+        if isinstance(t.init, Orthogonal):
+            # Its QR couples every entry: compute the tensor once, not once per
+            # block, and let it go after the last block.
+            held = {}
+
+            def fill_whole(region, out):
+                if "full" not in held:
+                    held["full"] = t.init(t.shape, t.dtype)
+                out[...] = held["full"][region]
+                if all(s.stop == n for s, n in zip(region, t.shape)):
+                    held.clear()
+            return fill_whole
+
+        def fill(region, out):
+            t.init(t.shape, t.dtype, out=out, region=region)
+        return fill
+
+    tensors = [(t.name, t.shape, t.dtype, filler(t)) for t in plan.tensors]
+    show_bar = not args.quiet and sys.stderr.isatty()
+    bar = progress_bar(plan.nbytes, os.path.basename(args.output), enabled=show_bar)
+    start = time.perf_counter()
+    try:
+        size = write_safetensors_stream(args.output, tensors, metadata=metadata,
+                                        chunk_bytes=args.chunk_size,
+                                        progress=None if bar is None else bar.update)
+    finally:
+        if bar is not None:
+            bar.close()
+    return size, time.perf_counter() - start, bar is not None
+
+
+def run(args):
+    """Run ``fastinit init`` for parsed ``args``; return the exit status.
+
+    0 on success; 1 after printing ``fastinit init: error: ...`` to stderr for
+    a bad spec or file (``ValueError``/``TypeError``), a file-system error
+    (``OSError``) or a missing optional package. No output file is left behind
+    on any error.
+    """
+    from ._threads import num_threads
+    from .params import _make_plan
+
+    try:
+        suffix = os.path.splitext(args.output)[1].lower()
+        if suffix in (".npz", ".npy", ".h5", ".hdf5"):
+            raise ValueError(f"{args.output}: fastinit init writes .safetensors files, not "
+                             f"{suffix}")
+        threads = (num_threads(args.threads) if args.threads is not None
+                   else contextlib.nullcontext())
+        with threads, _make_plan(args.spec, seed=args.seed, dtype=args.dtype,
+                                 pretrained=args.pretrained, strict=args.strict,
+                                 init=args.init) as plan:
+            size, elapsed, showed_bar = _write(args, plan)
+    except (ValueError, TypeError, OSError, ImportError) as e:
+        print(f"fastinit init: error: {e}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        report = plan.report
+        dtypes = ", ".join(sorted({str(t.dtype) for t in plan.tensors})) or "-"
+        line = (f"fastinit init: wrote {args.output}: {len(plan.tensors)} tensors ({dtypes}), "
+                f"{_format_bytes(size)} in {elapsed:.2f} s "
+                f"({_format_bytes(size / max(elapsed, 1e-9))}/s), seed {report.seed}")
+        if report.source:
+            line += (f"; {len(report.loaded)} loaded from {report.source}, "
+                     f"{len(report.initialized)} initialized")
+        if not showed_bar:  # the bar already showed bytes, rate and time
+            print(line, file=sys.stderr)
+        for problem in report.problems():
+            print(f"fastinit init: warning: {problem}", file=sys.stderr)
+    return 0
