@@ -48,6 +48,7 @@ from .initializers import (
 )
 from .io import Pretrained, load, save
 from .params import InitReport, init_params
+from .diagnostics import PropagationReport, diagnose, recommend
 
 __all__ = [
     "__version__",
@@ -92,4 +93,7 @@ __all__ = [
     "Pretrained",
     "init_params",
     "InitReport",
+    "diagnose",
+    "recommend",
+    "PropagationReport",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``fastinit bench | init | info`` (also ``python -m fastinit``)."""
+"""Command line: ``fastinit bench | init | check | info`` (also ``python -m fastinit``)."""
 from __future__ import annotations
 
 import argparse
@@ -70,6 +70,9 @@ def build_parser():
     from ._cli_init import add_parser as _add_init
 
     _add_init(sub)
+    from ._cli_check import add_parser as _add_check
+
+    _add_check(sub)
     _add_info(sub)
     return parser
 

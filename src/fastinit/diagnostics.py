@@ -1,0 +1,1002 @@
+r"""Diagnostics: signal propagation through deep MLPs, advice, and a self-check.
+
+* :func:`diagnose` runs a plain NumPy multilayer perceptron whose weights come
+  from an initializer and reports how the standard deviation of the forward
+  signal and of the backward gradient evolves with depth
+  (:class:`PropagationReport`), with flags for vanishing and exploding
+  signals, dead units and symmetric weights.
+* :func:`recommend` names the initializer (and torch gain) that keeps the
+  variance for an activation.
+* :func:`check_initializers` samples every initializer of
+  :mod:`fastinit.initializers` on a representative shape and compares the
+  values with the formula (moments, limits, Kolmogorov-Smirnov test); the
+  ``fastinit check`` command prints it.
+
+The network (all float64)::
+
+    h_0 = x                      x: (batch, widths[0]) standard normal
+    z_i = h_{i-1} @ W_i          W_i: (widths[i-1], widths[i]), no bias
+    h_i = phi(z_i)               i = 1 .. depth, the activation on every layer
+    L   = sum(G * h_depth)       G: standard normal "upstream gradient"
+
+so the backward pass starts from :math:`\partial L / \partial h_{depth} = G`
+(unit variance, like a loss gradient of a random target) and runs
+:math:`\partial L/\partial z_i = \partial L/\partial h_i \odot \phi'(z_i)`,
+:math:`\partial L/\partial h_{i-1} = (\partial L/\partial z_i)\,W_i^\top`.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._core import fill_normal, fill_uniform, resolve_seed, stream_id
+from .initializers import (
+    STFT,
+    Constant,
+    GlorotNormal,
+    GlorotUniform,
+    HeNormal,
+    HeUniform,
+    Identity,
+    LecunNormal,
+    LecunUniform,
+    Ones,
+    Orthogonal,
+    RandomNormal,
+    RandomUniform,
+    TruncatedNormal,
+    VarianceScaling,
+    Zeros,
+    get,
+)
+from .params import _configured  # the seed and stream override of init_params
+
+__all__ = [
+    "ACTIVATIONS",
+    "GROWTH_LIMIT",
+    "LEAKY_RELU_SLOPE",
+    "CheckResult",
+    "PropagationReport",
+    "check_initializers",
+    "diagnose",
+    "recommend",
+]
+
+#: The activations :func:`diagnose` and :func:`recommend` accept.
+ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "selu", "gelu")
+
+#: Negative slope of ``leaky_relu``: torch's ``nn.LeakyReLU`` and
+#: ``calculate_gain`` default, and JAX's (Keras' ``leaky_relu`` uses 0.2).
+LEAKY_RELU_SLOPE = 0.01
+
+#: SELU constants (Klambauer et al. 2017), as in torch, JAX and Keras.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+#: A signal whose std changes by more than this factor over the depth is
+#: flagged as vanishing (shrinks) or exploding (grows).
+GROWTH_LIMIT = 1e3
+
+#: E[gelu(z)^2] for z ~ N(0, 1): 1/3 + 1/(2 pi sqrt 3) (Stein's lemma twice).
+_GELU_SECOND_MOMENT = 1.0 / 3.0 + 1.0 / (2.0 * math.pi * math.sqrt(3.0))
+
+_SQRT1_2 = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
+
+
+# ---------------------------------------------------------------------------
+# activations: each returns (phi(z), phi'(z))
+
+
+def _ndtr_erfc(x):
+    """Standard normal CDF via ``math.erfc`` per element (no SciPy needed)."""
+    return (0.5 * _ERFC(np.multiply(x, -_SQRT1_2))).astype(np.float64)
+
+
+def _ndtr(x):
+    """Standard normal CDF in float64: SciPy's ``ndtr`` when installed (faster)."""
+    try:
+        from scipy.special import ndtr
+    except ImportError:
+        return _ndtr_erfc(x)
+    return ndtr(np.asarray(x, np.float64))
+
+
+def _linear(z):
+    return z, np.ones_like(z)
+
+
+def _relu(z):
+    return np.maximum(z, 0.0), (z > 0).astype(np.float64)
+
+
+def _leaky_relu(z):
+    positive = z > 0
+    return np.where(positive, z, LEAKY_RELU_SLOPE * z), np.where(positive, 1.0, LEAKY_RELU_SLOPE)
+
+
+def _tanh(z):
+    h = np.tanh(z)
+    return h, 1.0 - h * h
+
+
+def _sigmoid(z):
+    # exp(-log(1 + e^-z)) never overflows and keeps full relative precision.
+    h = np.exp(-np.logaddexp(0.0, -z))
+    return h, h * np.exp(-np.logaddexp(0.0, z))
+
+
+def _selu(z):
+    positive = z > 0
+    neg = SELU_ALPHA * np.expm1(np.minimum(z, 0.0))
+    return (SELU_SCALE * np.where(positive, z, neg),
+            SELU_SCALE * np.where(positive, 1.0, neg + SELU_ALPHA))
+
+
+def _gelu(z):
+    cdf = _ndtr(z)
+    return z * cdf, cdf + z * _INV_SQRT_2PI * np.exp(-0.5 * z * z)
+
+
+_ACTIVATION_FNS = {
+    "linear": _linear,
+    "relu": _relu,
+    "leaky_relu": _leaky_relu,
+    "tanh": _tanh,
+    "sigmoid": _sigmoid,
+    "selu": _selu,
+    "gelu": _gelu,
+}
+
+
+def _check_activation(activation):
+    if activation not in _ACTIVATION_FNS:
+        raise ValueError(
+            f"Unknown activation {activation!r}; accepted: " + ", ".join(ACTIVATIONS)
+        )
+    return activation
+
+
+# ---------------------------------------------------------------------------
+# the forward and backward passes
+
+
+def _forward(weights, x, activation):
+    """Yield ``(h_i, phi'(z_i))`` for each layer ``i = 1 .. depth``."""
+    act = _ACTIVATION_FNS[_check_activation(activation)]
+    h = x
+    for w in weights:
+        h, slope = act(h @ w)
+        yield h, slope
+
+
+def _backward(weights, slopes, upstream):
+    """Yield ``(i, dL/dz_i, dL/dh_{i-1})`` from the last layer to the first.
+
+    ``slopes[i]`` is :math:`\\phi'(z_i)` (0-based layer index), ``upstream``
+    is :math:`\\partial L / \\partial h_{depth}`.
+    """
+    grad = upstream
+    for i in reversed(range(len(weights))):
+        delta = grad * slopes[i]
+        grad = delta @ weights[i].T
+        yield i, delta, grad
+
+
+def _loss(weights, x, upstream, activation):
+    """``L = sum(upstream * h_depth)`` of the MLP (for finite differences)."""
+    h = x
+    for h, _ in _forward(weights, x, activation):
+        pass
+    return float(np.sum(upstream * h))
+
+
+def _gradients(weights, x, upstream, activation):
+    """Backpropagated ``(dL/dx, [dL/dW_1, ..., dL/dW_depth])`` of :func:`_loss`.
+
+    The same :func:`_forward` / :func:`_backward` passes :func:`diagnose` runs,
+    kept whole so that a test can compare them with finite differences.
+    """
+    inputs, slopes = [x], []
+    for h, slope in _forward(weights, x, activation):
+        inputs.append(h)
+        slopes.append(slope)
+    weight_grads = [None] * len(weights)
+    grad_x = None
+    for i, delta, grad in _backward(weights, slopes, upstream):
+        weight_grads[i] = inputs[i].T @ delta
+        grad_x = grad
+    return grad_x, weight_grads
+
+
+def _std(a):
+    """Standard deviation of all entries; ``inf`` once the signal overflowed."""
+    if a.size == 0:
+        return 0.0
+    peak = float(np.max(np.abs(a)))
+    if not math.isfinite(peak):
+        return math.inf
+    if peak == 0.0:
+        return 0.0
+    # Scaling first keeps the squares finite for values up to the float64 limit.
+    return peak * float(np.std(a / peak))
+
+
+def _has_equal_lines(w):
+    """True when two rows, or two columns, of the matrix ``w`` are equal."""
+    for m in (w, w.T):
+        if m.shape[0] < 2:
+            continue
+        m = np.ascontiguousarray(m)
+        # Equal lines get equal keys (the same products summed in the same
+        # order); with a random probe, distinct lines share a key only by
+        # accident, so only lines with a shared key are compared exactly.
+        probe = fill_uniform(np.empty(m.shape[1]), 1.0, 2.0, seed=0,
+                             stream=stream_id("diagnose/probe"))
+        keys = (m * probe).sum(axis=1)
+        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        shared = m[counts[inverse] > 1] + 0.0  # a copy, and -0.0 -> +0.0
+        if shared.shape[0] > 1:
+            lines = shared.view(np.dtype((np.void, shared.shape[1] * shared.itemsize)))
+            if np.unique(lines).size < shared.shape[0]:
+                return True
+    return False
+
+
+# ---------------------------------------------------------------------------
+# the report
+
+
+def _describe(init):
+    """``ClassName(arg=value, ...)`` without the seed, stream and unset axes."""
+    config = init.get_config()
+    args = ", ".join(
+        f"{key}={value!r}" for key, value in config.items()
+        if key not in ("seed", "stream") and value is not None
+    )
+    return f"{type(init).__name__}({args})" if args else type(init).__name__
+
+
+@dataclass(frozen=True)
+class PropagationReport:
+    """How a signal propagates through the MLP of :func:`diagnose`.
+
+    Lists have one entry per layer, index ``i`` for layer ``i + 1``.
+
+    Attributes
+    ----------
+    initializer : str
+        The initializer, as ``ClassName(args)`` (seed and stream left out).
+    activation : str
+        The activation on every layer.
+    widths : tuple of int
+        Input width, then each layer's output width.
+    batch, seed : int
+        Number of input rows, and the seed of the weights and inputs.
+    input_std : float
+        Std of the input ``x`` (close to 1).
+    activation_std : list of float
+        Std of each layer's output :math:`h_i` over the batch and the units
+        (``inf`` once it overflowed).
+    gradient_std : list of float
+        Entry ``i``: std of :math:`\\partial L/\\partial h_i`, the gradient
+        that layer ``i + 1`` sends backwards (entry 0: the gradient at the
+        input ``x = h_0``).
+    upstream_std : float
+        Std of the upstream gradient :math:`G` fed to the last layer.
+    dead_fraction : list of float
+        Fraction of each layer's units whose output is exactly zero for every
+        row of the batch (dead ReLUs; with other activations, units whose
+        weights are all zero, or GELUs saturated far in the negative range).
+    symmetric_layers : list of int
+        Indices of the layers whose weight matrix has two identical rows or
+        two identical columns.
+
+    The flags are properties derived from these lists:
+
+    * ``vanishing``: the forward signal (``activation_std[-1] / input_std``)
+      or the backward one (``gradient_std[0] / upstream_std``) shrinks by more
+      than :data:`GROWTH_LIMIT` (1e3) over the depth;
+    * ``exploding``: one of them grows by more than :data:`GROWTH_LIMIT`;
+    * ``dead_units``: some unit of some layer is dead (``dead_fraction``);
+    * ``symmetric``: some layer has identical rows or columns, as
+      ``Zeros``, ``Ones`` and ``Constant`` produce: units that start equal
+      receive equal updates and stay equal.
+    """
+
+    initializer: str
+    activation: str
+    widths: tuple[int, ...]
+    batch: int
+    seed: int
+    input_std: float
+    activation_std: list[float]
+    gradient_std: list[float]
+    upstream_std: float
+    dead_fraction: list[float]
+    symmetric_layers: list[int] = field(default_factory=list)
+
+    @property
+    def depth(self) -> int:
+        """Number of layers."""
+        return len(self.activation_std)
+
+    @property
+    def forward_gain(self) -> float:
+        """``activation_std[-1] / input_std``: growth of the forward signal."""
+        return self.activation_std[-1] / self.input_std
+
+    @property
+    def backward_gain(self) -> float:
+        """``gradient_std[0] / upstream_std``: growth of the backward signal."""
+        return self.gradient_std[0] / self.upstream_std
+
+    @property
+    def vanishing(self) -> bool:
+        """A signal (forward or backward) shrinks by more than ``GROWTH_LIMIT``."""
+        return min(self.forward_gain, self.backward_gain) < 1.0 / GROWTH_LIMIT
+
+    @property
+    def exploding(self) -> bool:
+        """A signal (forward or backward) grows by more than ``GROWTH_LIMIT``."""
+        # A NaN gain comes from inf - inf after an overflow: it exploded.
+        gains = (self.forward_gain, self.backward_gain)
+        return any(g > GROWTH_LIMIT or math.isnan(g) for g in gains)
+
+    @property
+    def dead_units(self) -> bool:
+        """Some unit outputs zero for every input of the batch."""
+        return any(f > 0.0 for f in self.dead_fraction)
+
+    @property
+    def symmetric(self) -> bool:
+        """Some weight matrix has identical rows or identical columns."""
+        return bool(self.symmetric_layers)
+
+    def __str__(self):
+        head = (f"PropagationReport: {self.initializer}, {self.activation}, "
+                f"widths {_format_widths(self.widths)} ({self.depth} layers), "
+                f"batch {self.batch}, seed {self.seed}")
+        lines = [head, f"  {'layer':>5}  {'activation std':>14}  {'gradient std':>12}  dead units"]
+        lines.append(f"  {'input':>5}  {self.input_std:14.4g}")
+        shown = range(self.depth)
+        if self.depth > 20:  # the first and last layers tell the story
+            shown = [*range(8), None, *range(self.depth - 8, self.depth)]
+        for i in shown:
+            if i is None:
+                lines.append(f"  {'...':>5}")
+                continue
+            lines.append(f"  {i + 1:5d}  {self.activation_std[i]:14.4g}  "
+                         f"{self.gradient_std[i]:12.4g}  {self.dead_fraction[i]:9.1%}")
+        lines.append(f"  forward gain {self.forward_gain:.3g} (last layer / input std), "
+                     f"backward gain {self.backward_gain:.3g} (input / upstream gradient std)")
+        flags = [name for name in ("vanishing", "exploding", "dead_units", "symmetric")
+                 if getattr(self, name)]
+        lines.append("  flags: " + (", ".join(flags) if flags else "none"))
+        if self.dead_units:
+            worst = max(range(self.depth), key=self.dead_fraction.__getitem__)
+            lines.append(f"  dead units: up to {self.dead_fraction[worst]:.1%} of layer {worst + 1}")
+        if self.symmetric:
+            lines.append("  symmetric weights in layers "
+                         + _format_layers([i + 1 for i in self.symmetric_layers]))
+        return "\n".join(lines)
+
+
+def _format_widths(widths):
+    if len(set(widths)) == 1:
+        return f"{widths[0]}"
+    return "-".join(map(str, widths))
+
+
+def _format_layers(layer_numbers):
+    if len(layer_numbers) > 6:
+        return ", ".join(map(str, layer_numbers[:3])) + ", ..., " + str(layer_numbers[-1])
+    return ", ".join(map(str, layer_numbers))
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive int; got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int; got {value!r}")
+    return int(value)
+
+
+def diagnose(init, *, widths, activation="relu", batch=1024, seed=0) -> PropagationReport:
+    r"""diagnose(init, *, widths, activation="relu", batch=1024, seed=0) -> PropagationReport
+
+    Propagate a signal through a deep MLP initialized by ``init`` and report
+    the per-layer std of the activations and of the backward gradients.
+
+    The network has ``len(widths) - 1`` dense layers, layer ``i`` mapping
+    ``widths[i-1]`` to ``widths[i]`` units with a kernel of shape
+    ``(fan_in, fan_out) = (widths[i-1], widths[i])`` (Keras' Dense layout),
+    zero biases and ``activation`` after every layer, in float64:
+
+    .. math::
+
+        h_0 = x,\quad h_i = \phi(h_{i-1} W_i),\quad
+        L = \textstyle\sum G \odot h_{\mathrm{depth}}
+
+    with :math:`x` and :math:`G` (the upstream gradient) standard normal.
+    Layer ``i``'s kernel (0-based ``i``) is ``init`` configured with
+    ``seed=seed, stream=stream_id(f"layer{i}")`` -- the values
+    :func:`fastinit.init_params` gives a tensor named ``"layer{i}"`` -- so
+    the report is a pure function of the initializer's other parameters,
+    ``widths``, ``activation``, ``batch`` and ``seed``. Deterministic
+    initializers (``Zeros``, ``Identity``, ...) are used as they are. ``x``
+    and ``G`` come from ``fill_normal`` on the streams
+    ``stream_id("diagnose/inputs")`` and ``stream_id("diagnose/upstream")``.
+
+    Activations (:math:`\phi`): ``"linear"``, ``"relu"``,
+    ``"leaky_relu"`` (negative slope 0.01, torch's and JAX's default),
+    ``"tanh"``, ``"sigmoid"``, ``"selu"`` (:math:`\lambda = 1.0507...`,
+    :math:`\alpha = 1.6733...`) and ``"gelu"`` in its exact form
+    :math:`z\,\Phi(z)` (torch's and Keras' default; not the tanh
+    approximation). :math:`\phi'(0)` is 0 for ReLU.
+
+    Memory: about ``depth * (width**2 + batch * width) * 8`` bytes (the
+    weights and each layer's :math:`\phi'(z_i)` are kept for the backward
+    pass).
+
+    Parameters
+    ----------
+    init : Initializer or anything :func:`fastinit.get` accepts
+        The kernel initializer.
+    widths : sequence of int
+        Input width followed by each layer's output width (at least two
+        entries, all positive).
+    activation : str
+        One of :data:`ACTIVATIONS`.
+    batch : int
+        Rows of the input.
+    seed : int, None, numpy.random.Generator or numpy.random.SeedSequence
+        Seed of the weights, inputs and upstream gradient (``None`` draws
+        one; the report records the seed used).
+
+    Returns
+    -------
+    PropagationReport
+
+    Raises
+    ------
+    ValueError
+        For an unknown activation (the message lists the accepted ones),
+        fewer than two widths, or a non-positive width or batch.
+    TypeError
+        For non-integer widths or batch.
+
+    Examples
+    --------
+    >>> import fastinit
+    >>> r = fastinit.diagnose(fastinit.HeNormal(), widths=[64] * 21, activation="relu", batch=128)
+    >>> r.vanishing, r.exploding, r.symmetric
+    (False, False, False)
+    >>> fastinit.diagnose("zeros", widths=[8, 8, 8], batch=4).symmetric
+    True
+    """
+    init = get(init)
+    activation = _check_activation(activation)
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
+        raise TypeError(f"widths must be a sequence of positive ints; got {widths!r}")
+    widths = tuple(_positive_int(w, "each width") for w in widths)
+    if len(widths) < 2:
+        raise ValueError(f"widths needs the input width and at least one layer; got {widths}")
+    batch = _positive_int(batch, "batch")
+    seed = resolve_seed(seed)
+    weights = [
+        _configured(init, seed, stream_id(f"layer{i}"))((fan_in, fan_out), "float64")
+        for i, (fan_in, fan_out) in enumerate(itertools.pairwise(widths))
+    ]
+    x = fill_normal(np.empty((batch, widths[0])), seed=seed, stream=stream_id("diagnose/inputs"))
+    upstream = fill_normal(np.empty((batch, widths[-1])), seed=seed,
+                           stream=stream_id("diagnose/upstream"))
+
+    activation_std, dead_fraction, slopes = [], [], []
+    gradient_std = [0.0] * len(weights)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        for h, slope in _forward(weights, x, activation):
+            activation_std.append(_std(h))
+            dead_fraction.append(float(np.mean(np.all(h == 0.0, axis=0))))
+            slopes.append(slope)
+        for i, _, grad in _backward(weights, slopes, upstream):
+            gradient_std[i] = _std(grad)
+
+    return PropagationReport(
+        initializer=_describe(init),
+        activation=activation,
+        widths=widths,
+        batch=batch,
+        seed=seed,
+        input_std=_std(x),
+        activation_std=activation_std,
+        gradient_std=gradient_std,
+        upstream_std=_std(upstream),
+        dead_fraction=dead_fraction,
+        symmetric_layers=[i for i, w in enumerate(weights) if _has_equal_lines(w)],
+    )
+
+
+# ---------------------------------------------------------------------------
+# advice
+
+
+def _leaky_relu_scale():
+    return 2.0 / (1.0 + LEAKY_RELU_SLOPE**2)
+
+
+def recommend(activation):
+    r"""recommend(activation) -> (initializer, torch_gain)
+
+    The initializer that keeps the signal's variance through layers with this
+    activation, and torch's ``calculate_gain(activation)``.
+
+    A dense layer :math:`z = W^\top h` with i.i.d. zero-mean weights of
+    variance :math:`\sigma_w^2` gives
+    :math:`\mathrm{Var}(z) = n_{in}\,\sigma_w^2\,E[\phi(z_{prev})^2]`
+    forwards and :math:`n_{out}\,\sigma_w^2\,E[\phi'^2]` times the gradient
+    variance backwards. Keeping both at 1:
+
+    ==============  =====================================================  ===========
+    activation      initializer (variance of the weights)                   torch gain
+    ==============  =====================================================  ===========
+    linear          ``GlorotUniform`` :math:`2/(n_{in}+n_{out})`            1
+    tanh            ``GlorotUniform`` (:math:`\tanh' (0) = 1`)              5/3
+    sigmoid         ``GlorotUniform``                                       1
+    relu            ``HeNormal`` :math:`2/n_{in}`                           √2
+    leaky_relu      ``VarianceScaling(2/(1+a^2), "fan_in")``, a = 0.01      √(2/(1+a²))
+    selu            ``LecunNormal`` :math:`1/n_{in}`                        3/4
+    gelu            ``VarianceScaling(2.3517, "fan_in")``                   1.5335 (*)
+    ==============  =====================================================  ===========
+
+    Reasoning:
+
+    * linear, tanh, sigmoid -- Glorot & Bengio (2010): :math:`\phi' \approx
+      1` near 0 (1/4 for sigmoid), so the forward condition
+      :math:`n_{in}\sigma_w^2 = 1` and the backward one
+      :math:`n_{out}\sigma_w^2 = 1` are both met on average by
+      :math:`\sigma_w^2 = 2/(n_{in}+n_{out})` (exactly when the layer is
+      square). For tanh this is the edge of chaos: deeper, the activations
+      shrink slowly (like :math:`1/\sqrt{2\,\mathrm{layer}}`), never
+      exponentially; a larger gain (torch's 5/3) makes deep tanh nets chaotic
+      and their gradients grow.
+    * relu -- He et al. (2015): half the units are zero,
+      :math:`E[\mathrm{relu}(z)^2] = \mathrm{Var}(z)/2`, hence
+      :math:`\sigma_w^2 = 2/n_{in}` at any depth (ReLU is homogeneous).
+    * leaky_relu -- the same with the negative part:
+      :math:`E[\phi(z)^2] = (1+a^2)\,\mathrm{Var}(z)/2`; with the default
+      slope 0.01 this is He within 0.01 %, and the same variance as torch's
+      ``kaiming_normal_(w, a=0.01, nonlinearity="leaky_relu")``.
+    * selu -- Klambauer et al. (2017): SELU's constants make mean 0 and
+      variance 1 a stable fixed point when :math:`\sigma_w^2 = 1/n_{in}`
+      (LeCun normal). torch's ``calculate_gain("selu")`` is 3/4, an empirical
+      value; torch's own documentation says to use ``nonlinearity="linear"``
+      (gain 1, the LeCun variance) for self-normalizing networks.
+    * gelu -- :math:`E[\mathrm{gelu}(z)^2] = 1/3 + 1/(2\pi\sqrt 3) = 0.4252`
+      for :math:`z \sim N(0,1)`, so :math:`\sigma_w^2 = 2.3517/n_{in}` keeps
+      unit variance. This fixed point is not stable (GELU is not
+      homogeneous): a deep plain GELU stack drifts slowly away from it, while
+      He (:math:`2/n_{in}`) makes it shrink. (*) torch's ``calculate_gain``
+      has no ``"gelu"``; the gain returned is :math:`\sqrt{2.3517}`, the
+      one that gives this variance as ``std = gain / sqrt(fan_in)``.
+
+    Initializers are returned unseeded (each call draws a seed, as Keras
+    does); pass ``seed=`` by rebuilding from ``get_config()`` if needed.
+
+    Parameters
+    ----------
+    activation : str
+        One of :data:`ACTIVATIONS`.
+
+    Returns
+    -------
+    (Initializer, float)
+
+    Raises
+    ------
+    ValueError
+        For an unknown activation (the message lists the accepted ones).
+
+    Examples
+    --------
+    >>> import fastinit
+    >>> init, gain = fastinit.recommend("relu")
+    >>> init, round(gain, 4)                             # doctest: +ELLIPSIS
+    (HeNormal(seed=..., input_axes=None, output_axes=None, stream=0), 1.4142)
+    >>> type(fastinit.recommend("tanh")[0]).__name__, fastinit.recommend("tanh")[1]
+    ('GlorotUniform', 1.6666666666666667)
+    """
+    activation = _check_activation(activation)
+    if activation in ("linear", "tanh", "sigmoid"):
+        return GlorotUniform(), 5.0 / 3.0 if activation == "tanh" else 1.0
+    if activation == "relu":
+        return HeNormal(), math.sqrt(2.0)
+    if activation == "leaky_relu":
+        scale = _leaky_relu_scale()
+        return VarianceScaling(scale, "fan_in", "truncated_normal"), math.sqrt(scale)
+    if activation == "selu":
+        return LecunNormal(), 0.75
+    scale = 1.0 / _GELU_SECOND_MOMENT  # gelu
+    return VarianceScaling(scale, "fan_in", "truncated_normal"), math.sqrt(scale)
+
+
+# ---------------------------------------------------------------------------
+# the statistical self-check of every initializer
+
+
+@dataclass(frozen=True)
+class _Uniform:
+    low: float
+    high: float
+
+    def __str__(self):
+        return f"U({self.low:.4g}, {self.high:.4g})"
+
+    @property
+    def mean(self):
+        return 0.5 * (self.low + self.high)
+
+    @property
+    def std(self):
+        return (self.high - self.low) / math.sqrt(12.0)
+
+    kurtosis = 1.8
+    lo = property(lambda self: self.low)
+    hi = property(lambda self: self.high)
+
+    def cdf(self, x):
+        return np.clip((x - self.low) / (self.high - self.low), 0.0, 1.0)
+
+    def pdf(self, x):
+        inside = (x >= self.low) & (x <= self.high)
+        return np.where(inside, 1.0 / (self.high - self.low), 0.0)
+
+
+@dataclass(frozen=True)
+class _Normal:
+    loc: float
+    scale: float
+
+    def __str__(self):
+        return f"N({self.loc:.4g}, {self.scale:.4g})"
+
+    mean = property(lambda self: self.loc)
+    std = property(lambda self: self.scale)
+    kurtosis = 3.0
+    lo, hi = -math.inf, math.inf
+
+    def cdf(self, x):
+        return _ndtr((x - self.loc) / self.scale)
+
+    def pdf(self, x):
+        u = (x - self.loc) / self.scale
+        return _INV_SQRT_2PI / self.scale * np.exp(-0.5 * u * u)
+
+
+@dataclass(frozen=True)
+class _TruncatedNormal:
+    """N(loc, scale) restricted to [loc + a*scale, loc + b*scale]."""
+
+    loc: float
+    scale: float
+    a: float = -2.0
+    b: float = 2.0
+
+    def __str__(self):
+        return f"TN({self.loc:.4g}, {self.scale:.4g}; {self.a:g}..{self.b:g})"
+
+    def _moments(self):
+        """Raw moments 1..4 of the standardized truncated normal (recursion
+        m_k = (k-1) m_{k-2} - (b^{k-1} phi(b) - a^{k-1} phi(a)) / Z)."""
+        a, b = self.a, self.b
+        pa, pb = (_INV_SQRT_2PI * math.exp(-0.5 * t * t) for t in (a, b))
+        z = 0.5 * (math.erfc(-b * _SQRT1_2) - math.erfc(-a * _SQRT1_2))
+        m = [1.0, -(pb - pa) / z]
+        for k in range(2, 5):
+            m.append((k - 1) * m[k - 2] - (b ** (k - 1) * pb - a ** (k - 1) * pa) / z)
+        return m
+
+    @property
+    def mean(self):
+        return self.loc + self.scale * self._moments()[1]
+
+    @property
+    def std(self):
+        m = self._moments()
+        return self.scale * math.sqrt(m[2] - m[1] ** 2)
+
+    @property
+    def kurtosis(self):
+        _, m1, m2, m3, m4 = self._moments()
+        var = m2 - m1 * m1
+        return (m4 - 4 * m1 * m3 + 6 * m1 * m1 * m2 - 3 * m1**4) / var**2
+
+    lo = property(lambda self: self.loc + self.a * self.scale)
+    hi = property(lambda self: self.loc + self.b * self.scale)
+
+    def _mass(self):
+        return _ndtr(self.b) - _ndtr(self.a)
+
+    def cdf(self, x):
+        u = np.clip((x - self.loc) / self.scale, self.a, self.b)
+        return np.clip((_ndtr(u) - _ndtr(self.a)) / self._mass(), 0.0, 1.0)
+
+    def pdf(self, x):
+        u = (x - self.loc) / self.scale
+        inside = (u >= self.a) & (u <= self.b)
+        return np.where(inside, _INV_SQRT_2PI * np.exp(-0.5 * u * u) / (self.scale * self._mass()),
+                        0.0)
+
+
+def _kolmogorov_sf(lam):
+    """P(sqrt(n) D > lam) in the limit (Kolmogorov's distribution, as SciPy's
+    ``kstwobign.sf``): two series, each fast where the other is slow."""
+    if lam <= 0.0:
+        return 1.0
+    k = np.arange(1, 101, dtype=np.float64)
+    if lam < 1.0:
+        cdf = math.sqrt(2 * math.pi) / lam * float(
+            np.sum(np.exp(-((2 * k - 1) ** 2) * math.pi**2 / (8 * lam * lam))))
+        return 1.0 - cdf
+    terms = np.exp(-2.0 * k * k * lam * lam) * np.where(k % 2 == 1, 1.0, -1.0)
+    return float(min(1.0, max(0.0, 2.0 * np.sum(terms))))
+
+
+def _ks_test(samples, cdf):
+    """One-sample Kolmogorov-Smirnov test: ``(D, asymptotic p-value)``."""
+    x = np.sort(np.asarray(samples, np.float64).ravel())
+    n = x.size
+    f = cdf(x)
+    i = np.arange(1, n + 1, dtype=np.float64)
+    d = float(max(np.max(i / n - f), np.max(f - (i - 1) / n)))
+    return d, _kolmogorov_sf(math.sqrt(n) * d)
+
+
+@dataclass(frozen=True)
+class _Case:
+    """One line of the self-check: ``init(shape)`` should follow ``expected``,
+    a distribution, or equal it exactly when it is an array. ``orthogonal``
+    is the gain of an orthogonal matrix to check (columns, or rows)."""
+
+    label: str
+    init: object
+    shape: tuple
+    expected: object
+    orthogonal: float | None = None
+
+
+@dataclass
+class CheckResult:
+    """One row of :func:`check_initializers`.
+
+    Attributes
+    ----------
+    label : str
+        The initializer and its arguments.
+    shape : tuple of int
+        The shape sampled.
+    expected : str
+        The expected distribution (``U(low, high)``, ``N(mean, std)``,
+        ``TN(mean, std; a..b)`` with the parent normal's std and bounds in
+        stds) or ``"exact"`` for deterministic initializers.
+    samples : numpy.ndarray
+        The values, flattened, as float64.
+    mean, std, expected_mean, expected_std : float
+        Empirical and expected moments (NaN when not applicable).
+    ks_stat, ks_pvalue : float
+        Kolmogorov-Smirnov statistic and p-value (NaN for exact cases).
+    problems : list of str
+        Why it failed; empty when it passed.
+    distribution : object or None
+        The expected distribution, with ``pdf``/``cdf`` (None when exact).
+    """
+
+    label: str
+    shape: tuple
+    expected: str
+    samples: np.ndarray
+    mean: float = math.nan
+    std: float = math.nan
+    expected_mean: float = math.nan
+    expected_std: float = math.nan
+    ks_stat: float = math.nan
+    ks_pvalue: float = math.nan
+    problems: list = field(default_factory=list)
+    distribution: object = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+# Representative shapes: a Dense kernel and a 3x3 convolution kernel (HWIO).
+_DENSE = (512, 256)           # fan_in 512, fan_out 256
+_CONV = (3, 3, 64, 128)       # fan_in 3*3*64 = 576, fan_out 3*3*128 = 1152
+_DENSE_FANS = (512, 256)
+_CONV_FANS = (576, 1152)
+
+
+def _truncated(std):
+    """Keras' truncated normal whose *actual* std is ``std``: parent std
+    ``std / s`` with ``s`` the std of N(0, 1) truncated to [-2, 2]."""
+    return _TruncatedNormal(0.0, std / _TruncatedNormal(0.0, 1.0).std)
+
+
+def _stft_reference(frame_length, bins):
+    """Windowed DFT of unit impulses (``numpy.fft.rfft``), Hann window, density scaling."""
+    win = np.hanning(frame_length)
+    spectrum = np.fft.rfft(np.diag(win), n=2 * (bins - 1), axis=1)
+    return (spectrum.real / math.sqrt(float(np.sum(win * win))))[:, None, :]
+
+
+def _default_cases(seed):
+    """The self-check's cases; each initializer gets its own stream."""
+    fi, fo = _DENSE_FANS
+    ci, co = _CONV_FANS
+
+    def made(cls, *args, **kwargs):
+        label = cls.__name__ + (
+            "(" + ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())]) + ")"
+            if args or kwargs else "")
+        if cls in _DETERMINISTIC:
+            return label, cls(*args, **kwargs)
+        return label, cls(*args, seed=seed, stream=stream_id("check/" + label), **kwargs)
+
+    def case(made_, shape, expected, **extra):
+        return _Case(made_[0], made_[1], shape, expected, **extra)
+
+    return [
+        case(made(RandomUniform), _DENSE, _Uniform(-0.05, 0.05)),
+        case(made(RandomNormal), _DENSE, _Normal(0.0, 0.05)),
+        case(made(TruncatedNormal), _DENSE, _TruncatedNormal(0.0, 0.05)),
+        case(made(VarianceScaling), _CONV, _truncated(math.sqrt(1.0 / ci))),
+        case(made(VarianceScaling, 2.0, "fan_out", "untruncated_normal"), _CONV,
+             _Normal(0.0, math.sqrt(2.0 / co))),
+        case(made(VarianceScaling, 0.5, "fan_avg", "uniform"), _CONV,
+             _Uniform(-math.sqrt(3 * 0.5 / ((ci + co) / 2)), math.sqrt(3 * 0.5 / ((ci + co) / 2)))),
+        case(made(GlorotUniform), _DENSE,
+             _Uniform(-math.sqrt(6.0 / (fi + fo)), math.sqrt(6.0 / (fi + fo)))),
+        case(made(GlorotNormal), _DENSE, _truncated(math.sqrt(2.0 / (fi + fo)))),
+        case(made(HeUniform), _CONV, _Uniform(-math.sqrt(6.0 / ci), math.sqrt(6.0 / ci))),
+        case(made(HeNormal), _CONV, _truncated(math.sqrt(2.0 / ci))),
+        case(made(LecunUniform), _DENSE, _Uniform(-math.sqrt(3.0 / fi), math.sqrt(3.0 / fi))),
+        case(made(LecunNormal), _DENSE, _truncated(math.sqrt(1.0 / fi))),
+        # Columns of a Haar orthogonal 512 x 256 matrix are random unit vectors
+        # of R^512: entries are N(0, 1/512) up to O(1/512) in distribution.
+        case(made(Orthogonal), _DENSE, _Normal(0.0, math.sqrt(1.0 / fi)), orthogonal=1.0),
+        case(made(Identity), (64, 64), np.eye(64)),
+        case(made(Zeros), (64, 64), np.zeros((64, 64))),
+        case(made(Ones), (64, 64), np.ones((64, 64))),
+        case(made(Constant, value=0.5), (64, 64), np.full((64, 64), 0.5)),
+        case(made(STFT), (64, 1, 33), _stft_reference(64, 33)),
+    ]
+
+
+_DETERMINISTIC = (Zeros, Ones, Constant, Identity, STFT)
+
+#: z-score beyond which an empirical mean or std disagrees with the formula.
+_Z_LIMIT = 5.0
+#: An empty band at a bound wider than this many expected gaps is a failure.
+_GAP_LIMIT = 20.0
+
+
+def _check_case(case, alpha):
+    values = case.init(case.shape)
+    samples = np.asarray(values, np.float64).ravel()
+    dtype = np.dtype(values.dtype)
+    if values.shape != tuple(case.shape):
+        return CheckResult(case.label, case.shape, "", samples,
+                           problems=[f"shape {values.shape}, expected {case.shape}"])
+    if isinstance(case.expected, np.ndarray):
+        expected = case.expected.astype(dtype).astype(np.float64).ravel()
+        err = float(np.max(np.abs(samples - expected))) if samples.size else 0.0
+        # float32 results computed in float64 and rounded once: one ulp.
+        tol = float(np.finfo(dtype).eps) * float(np.max(np.abs(expected), initial=1.0))
+        problems = [] if err <= tol else [f"max |value - formula| = {err:.3g} > {tol:.3g}"]
+        return CheckResult(case.label, case.shape, "exact", samples,
+                           mean=float(samples.mean()), std=float(samples.std()),
+                           expected_mean=float(expected.mean()), expected_std=float(expected.std()),
+                           problems=problems)
+
+    dist = case.expected
+    n = samples.size
+    mean, std = float(samples.mean()), float(samples.std())
+    problems = []
+    mean_se = dist.std / math.sqrt(n)
+    if abs(mean - dist.mean) > _Z_LIMIT * mean_se:
+        problems.append(f"mean {mean:.4g}, expected {dist.mean:.4g} ± {_Z_LIMIT * mean_se:.2g}")
+    std_se = dist.std * math.sqrt((dist.kurtosis - 1.0) / (4.0 * n))
+    if abs(std - dist.std) > _Z_LIMIT * std_se:
+        problems.append(f"std {std:.4g}, expected {dist.std:.4g} ± {_Z_LIMIT * std_se:.2g}")
+    lo = float(np.asarray(dist.lo, dtype))  # the bounds rounded to the output dtype
+    hi = float(np.asarray(dist.hi, dtype))
+    if samples.min() < lo or samples.max() > hi:
+        problems.append(f"values in [{samples.min():.6g}, {samples.max():.6g}], outside the "
+                        f"limits [{lo:.6g}, {hi:.6g}]")
+    for exact, bound, end in ((dist.lo, lo, samples.min()), (dist.hi, hi, samples.max())):
+        if math.isfinite(bound):
+            # With density p at the bound, the gap to the nearest sample is
+            # about Exponential(n p); 20 times its mean has probability e^-20.
+            density = float(dist.pdf(np.array(exact + (dist.mean - exact) * 1e-9)))
+            if abs(bound - end) > _GAP_LIMIT / (n * density):
+                problems.append(f"no values within {abs(bound - end):.3g} of the limit {bound:.6g}")
+    d, p = _ks_test(samples, dist.cdf)
+    if p < alpha:
+        problems.append(f"KS test: D = {d:.3g}, p = {p:.2g} < {alpha:g}")
+    if case.orthogonal is not None:
+        m = np.asarray(values, np.float64).reshape(-1, case.shape[-1])
+        if m.shape[0] < m.shape[1]:
+            m = m.T
+        gram = m.T @ m
+        err = float(np.max(np.abs(gram - case.orthogonal**2 * np.eye(gram.shape[0]))))
+        tol = 64 * float(np.finfo(dtype).eps) * case.orthogonal**2
+        if err > tol:
+            problems.append(f"not orthogonal: max |Q^T Q - gain^2 I| = {err:.3g} > {tol:.3g}")
+    return CheckResult(case.label, case.shape, str(dist), samples, mean=mean, std=std,
+                       expected_mean=dist.mean, expected_std=dist.std, ks_stat=d, ks_pvalue=p,
+                       problems=problems, distribution=dist)
+
+
+def check_initializers(seed=0, *, alpha=1e-3, cases=None):
+    r"""check_initializers(seed=0, *, alpha=1e-3, cases=None) -> list[CheckResult]
+
+    Statistical self-check of every initializer of :mod:`fastinit.initializers`
+    (what ``fastinit check`` prints).
+
+    Each initializer samples a representative shape -- a Dense kernel
+    ``(512, 256)`` or a convolution kernel ``(3, 3, 64, 128)`` (fans 576 and
+    1152) -- in float32, with ``seed`` and its own stream. The expected
+    distribution is computed here from the Keras formulas, independently of
+    the initializers' code (e.g. GlorotUniform:
+    :math:`U(\pm\sqrt{6/(n_{in}+n_{out})})`; truncated normals cut at
+    :math:`\pm 2\sigma` with actual std :math:`\sqrt{\mathrm{scale}/n}`).
+    A sampled initializer passes when:
+
+    * the empirical mean and std lie within 5 standard errors of the formula
+      (the std's standard error is
+      :math:`\sigma\sqrt{(\kappa-1)/4n}`, :math:`\kappa` the kurtosis);
+    * no value lies outside the distribution's limits (rounded to float32),
+      and the values reach the limits (no empty band wider than 20 expected
+      gaps);
+    * a Kolmogorov-Smirnov test against the expected CDF gives
+      :math:`p \ge` ``alpha`` (asymptotic p-value);
+    * Orthogonal: :math:`Q^\top Q = \mathrm{gain}^2 I` to float32 precision
+      (its entries are tested against :math:`N(0, 1/512)`, their large-size
+      limit).
+
+    Deterministic initializers (Zeros, Ones, Constant, Identity, STFT) must
+    equal their formula to one float32 ulp; STFT is compared with a Hann
+    window times ``numpy.fft.rfft`` of unit impulses.
+
+    With a fixed seed the outcome is deterministic. Over random seeds, a
+    correct initializer fails its KS test with probability ``alpha``.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of every sampled initializer.
+    alpha : float
+        Significance level of the KS tests.
+    cases : list, optional
+        Replaces the built-in list of cases (a testing hook).
+
+    Returns
+    -------
+    list of CheckResult
+
+    Examples
+    --------
+    >>> from fastinit.diagnostics import check_initializers
+    >>> results = check_initializers(seed=0)
+    >>> all(r.passed for r in results), len(results)
+    (True, 18)
+    """
+    if cases is None:
+        cases = _default_cases(resolve_seed(seed))
+    return [_check_case(case, alpha) for case in cases]
