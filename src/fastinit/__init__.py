@@ -4,6 +4,31 @@ The compiled core fills preallocated NumPy buffers with uniform, normal and
 truncated-normal samples from a counter-based Philox4x32-10 stream, so each
 value depends only on (seed, stream, parameters, dtype, index): the same for
 any thread count, instruction set, chunking or sharding.
+
+* Fills: :func:`fill_uniform`, :func:`fill_normal`,
+  :func:`fill_truncated_normal`, :func:`fill_raw`; streams and seeds:
+  :func:`stream_id`, :func:`resolve_seed`, :func:`philox4x32`.
+* Keras 3 initializers (also in :mod:`fastinit.initializers`):
+  :class:`GlorotUniform`, :class:`HeNormal`, ... and :func:`get`.
+* Models and checkpoints: :func:`init_params`, :func:`load`, :func:`save`,
+  :class:`Pretrained`.
+* Diagnostics: :func:`diagnose`, :func:`recommend`.
+* Threads and instruction sets: :func:`set_num_threads`,
+  :func:`num_threads`, :func:`simd`, :func:`info`.
+* Optional modules: ``fastinit.torch`` (``torch.nn.init`` drop-in),
+  ``fastinit.jax`` (``jax.nn.initializers`` drop-in), ``fastinit.dask``.
+
+Examples
+--------
+>>> import numpy as np
+>>> import fastinit
+>>> w = np.empty((256, 128), np.float32)
+>>> _ = fastinit.fill_normal(w, 0.0, 0.02, seed=0, stream=fastinit.stream_id("w"))
+>>> init = fastinit.RandomNormal(0.0, 0.02, seed=0, stream="w")
+>>> bool((init((256, 128)) == w).all())           # same (seed, stream): same values
+True
+>>> bool((init((256, 128), region=(slice(8, 16),)) == w[8:16]).all())
+True
 """
 from ._version import __version__
 from ._core import (

@@ -112,17 +112,50 @@ def simd():
     """simd() -> str
 
     Name of the active instruction set: ``"avx512"``, ``"avx2"`` or ``"scalar"``.
-    ``FASTINIT_SIMD`` (same names) forces a lower one at import.  Every level
-    produces bit-identical values.
 
-    >>> simd() in ("avx512", "avx2", "scalar")
+    The default is the best level this CPU supports (see
+    :func:`simd_available`); the environment variable ``FASTINIT_SIMD``
+    (same names, read once at import) forces a lower one, and a level above
+    the CPU's best falls back to the CPU's best. Every level produces
+    bit-identical values; only the speed differs.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        At import, if ``FASTINIT_SIMD`` is set to another name.
+
+    Examples
+    --------
+    >>> import fastinit
+    >>> fastinit.simd() in ("avx512", "avx2", "scalar")
+    True
+    >>> fastinit.simd() in fastinit.simd_available()
     True
     """
     return _LEVEL_NAMES[_level]
 
 
 def simd_available():
-    """Instruction sets this CPU can run, lowest first."""
+    """simd_available() -> tuple[str, ...]
+
+    The instruction sets this CPU can run, lowest first: ``("scalar",)``,
+    ``("scalar", "avx2")`` or ``("scalar", "avx2", "avx512")``.
+    ``FASTINIT_SIMD`` may name any of them.
+
+    Returns
+    -------
+    tuple of str
+
+    Examples
+    --------
+    >>> import fastinit
+    >>> fastinit.simd_available()[0]
+    'scalar'
+    """
     return _LEVEL_NAMES[:_cpu_level + 1]
 
 
@@ -151,8 +184,37 @@ def _check_threads(n, name="n"):
 def set_num_threads(n):
     """set_num_threads(n) -> None
 
-    Use up to ``n`` native threads for large fills (small fills always run on
-    the calling thread).  Values never depend on the thread count.
+    Use up to ``n`` native threads for large fills, process-wide.
+
+    A contiguous fill of ``size`` elements runs on ``min(n, size // 2**18)``
+    threads, so a fill of fewer than 524,288 elements stays on the calling
+    thread. The threads are created per call and joined before it returns
+    (no pool: safe after ``fork()``). Values never depend on the thread
+    count. ``n`` above 256 counts as 256. The default is the number of CPUs
+    this process may run on (``os.sched_getaffinity``), or
+    ``FASTINIT_NUM_THREADS`` when that is set; :func:`fastinit.num_threads`
+    sets it for a ``with`` block.
+
+    Parameters
+    ----------
+    n : int
+        At least 1 (a Python or NumPy integer, not ``bool``).
+
+    Raises
+    ------
+    TypeError
+        If ``n`` is not an integer.
+    ValueError
+        If ``n < 1``.
+
+    Examples
+    --------
+    >>> import fastinit
+    >>> previous = fastinit.get_num_threads()
+    >>> fastinit.set_num_threads(1)
+    >>> fastinit.get_num_threads()
+    1
+    >>> fastinit.set_num_threads(previous)
     """
     global _nthreads
     _nthreads = min(_check_threads(n), 256)
@@ -161,8 +223,19 @@ def set_num_threads(n):
 def get_num_threads():
     """get_num_threads() -> int
 
-    The thread count large fills use (default: the CPUs this process may run on,
-    or ``FASTINIT_NUM_THREADS``).
+    The number of threads large fills use: the last :func:`set_num_threads`,
+    else ``FASTINIT_NUM_THREADS``, else the CPUs this process may run on.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> import fastinit
+    >>> with fastinit.num_threads(2):
+    ...     fastinit.get_num_threads()
+    2
     """
     return _nthreads
 
@@ -192,10 +265,35 @@ def stream_id(name):
     """stream_id(name) -> int
 
     The named stream of ``name``: the first 8 bytes, little-endian, of
-    ``blake2b(name.encode("utf-8"), digest_size=8)``.  Used to give every
-    tensor of a model its own stream, independent of construction order.
+    ``hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()``.
 
-    >>> stream_id("dense.kernel") == stream_id("dense.kernel")
+    Giving every tensor of a model the stream of its name (as
+    :func:`fastinit.init_params` and ``fastinit.torch.reset_parameters`` do)
+    makes its values independent of construction order and of the other
+    tensors. Initializers accept ``stream="name"`` for the same.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    int
+        In ``[0, 2**64)``.
+
+    Raises
+    ------
+    TypeError
+        If ``name`` is not a ``str``.
+
+    Examples
+    --------
+    >>> import hashlib
+    >>> from fastinit import stream_id
+    >>> stream_id("dense.kernel")
+    5379060296151245553
+    >>> digest = hashlib.blake2b(b"dense.kernel", digest_size=8).digest()
+    >>> stream_id("dense.kernel") == int.from_bytes(digest, "little")
     True
     """
     if not isinstance(name, str):
@@ -220,10 +318,41 @@ def _check_seed_type(seed):
 def resolve_seed(seed):
     """resolve_seed(seed) -> int
 
-    The 64-bit seed fastinit uses for ``seed``: an int is returned as is;
-    ``None`` draws fresh OS entropy; a ``numpy.random.Generator`` gives
-    ``int(gen.integers(0, 2**64, dtype=uint64))`` (advancing it); a
-    ``SeedSequence`` gives ``int(ss.generate_state(1, dtype=uint64)[0])``.
+    The 64-bit seed that every ``seed=`` argument of fastinit makes of ``seed``:
+
+    * an ``int`` (or NumPy integer, not ``bool``) in ``[0, 2**64)``: itself;
+    * ``None``: fresh OS entropy (``os.urandom``), drawn anew at each call;
+    * a ``numpy.random.Generator``:
+      ``int(gen.integers(0, 2**64, dtype=numpy.uint64))``, which advances it;
+    * a ``numpy.random.SeedSequence``:
+      ``int(ss.generate_state(1, dtype=numpy.uint64)[0])``.
+
+    Parameters
+    ----------
+    seed : int, None, numpy.random.Generator or numpy.random.SeedSequence
+
+    Returns
+    -------
+    int
+        In ``[0, 2**64)``.
+
+    Raises
+    ------
+    TypeError
+        For any other type (``bool`` and floats included).
+    ValueError
+        For an integer outside ``[0, 2**64)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastinit import resolve_seed
+    >>> resolve_seed(42)
+    42
+    >>> resolve_seed(np.random.SeedSequence(0))
+    15793235383387715774
+    >>> resolve_seed(np.random.default_rng(0)) == resolve_seed(np.random.default_rng(0))
+    True
     """
     _check_seed_type(seed)
     if seed is None:
@@ -257,10 +386,41 @@ cdef double _real(object value, str name) except? -1.0:
 def philox4x32(counter, key):
     """philox4x32(counter, key) -> tuple[int, int, int, int]
 
-    One block of Philox4x32-10: ``counter`` is four 32-bit ints, ``key`` two.
+    One block of Philox4x32-10 (Salmon et al., SC11; Random123): ten rounds
+    with multipliers ``0xD2511F53``, ``0xCD9E8D57`` and key increments
+    ``0x9E3779B9``, ``0xBB67AE85``. Raw word ``i`` of ``(seed, stream)`` is
+    word ``i % 4`` of ``philox4x32(counter, key)`` with ``b = i // 4``,
+    ``counter = (b & 0xFFFFFFFF, b >> 32, stream & 0xFFFFFFFF, stream >> 32)``
+    and ``key = (seed & 0xFFFFFFFF, seed >> 32)``.
 
+    Parameters
+    ----------
+    counter : sequence of 4 ints
+        Each in ``[0, 2**32)``.
+    key : sequence of 2 ints
+        Each in ``[0, 2**32)``.
+
+    Returns
+    -------
+    tuple of 4 ints
+
+    Raises
+    ------
+    TypeError
+        For words that are not integers.
+    ValueError
+        For a wrong number of words, or a word outside ``[0, 2**32)``.
+
+    Examples
+    --------
+    Two of Random123's known answers:
+
+    >>> from fastinit import philox4x32
     >>> [hex(w) for w in philox4x32((0, 0, 0, 0), (0, 0))]
     ['0x6627e8d5', '0xe169c58d', '0xbc57ac4c', '0x9b00dbd8']
+    >>> [hex(w) for w in philox4x32((0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344),
+    ...                             (0xa4093822, 0x299f31d0))]
+    ['0xd16cfe09', '0x94fdcceb', '0x5001e420', '0x24126ea1']
     """
     cdef uint32_t c[4]
     cdef uint32_t k[2]
@@ -388,13 +548,50 @@ cdef int _check_param_in_dtype(double value, str name, int code) except -1:
 def fill_raw(out, *, seed=None, stream=0, offset=0):
     """fill_raw(out, *, seed=None, stream=0, offset=0) -> out
 
-    Fill a uint32 array with raw Philox4x32-10 words: element ``k`` of ``out``
-    (C order) is word ``offset + k`` of ``(seed, stream)``, i.e. word
-    ``i % 4`` of the block with counter ``(i // 4, stream)`` and key ``seed``.
+    Fill a uint32 array with raw Philox4x32-10 words.
 
+    Element ``k`` of ``out`` (C order) is word ``i = offset + k`` of
+    ``(seed, stream)``: word ``i % 4`` of :func:`philox4x32` with counter
+    ``(b & 0xFFFFFFFF, b >> 32, stream & 0xFFFFFFFF, stream >> 32)``,
+    ``b = i // 4``, and key ``(seed & 0xFFFFFFFF, seed >> 32)``.
+
+    Parameters
+    ----------
+    out : numpy.ndarray
+        Writable uint32 array in native byte order; any shape or layout.
+    seed : int, None, numpy.random.Generator or numpy.random.SeedSequence
+        See :func:`resolve_seed`; ``None`` (the default) draws fresh OS
+        entropy: pass a seed to reproduce a fill.
+    stream : int
+        In ``[0, 2**64)``; :func:`stream_id` names one.
+    offset : int
+        Logical C-order flat index of ``out``'s first element.
+        ``offset + out.size <= 2**64``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``out`` itself.
+
+    Raises
+    ------
+    TypeError
+        For a non-array ``out``, a dtype other than uint32, or a seed, stream
+        or offset of the wrong type.
+    ValueError
+        For a read-only or byte-swapped ``out``, a seed, stream or offset out
+        of range, or ``offset + out.size > 2**64``. Nothing is written when
+        anything raises.
+
+    Examples
+    --------
     >>> import numpy as np
-    >>> hex(int(fill_raw(np.empty(4, np.uint32), seed=0)[0]))
+    >>> from fastinit import fill_raw, philox4x32
+    >>> words = fill_raw(np.empty(8, np.uint32), seed=0)
+    >>> hex(int(words[0]))
     '0x6627e8d5'
+    >>> tuple(int(w) for w in words[4:]) == philox4x32((1, 0, 0, 0), (0, 0))
+    True
     """
     cdef fi_params params
     _check_out(out, True)
@@ -408,16 +605,69 @@ def fill_raw(out, *, seed=None, stream=0, offset=0):
 
 
 def fill_uniform(out, low=0.0, high=1.0, *, seed=None, stream=0, offset=0):
-    """fill_uniform(out, low=0.0, high=1.0, *, seed=None, stream=0, offset=0) -> out
+    r"""fill_uniform(out, low=0.0, high=1.0, *, seed=None, stream=0, offset=0) -> out
 
-    Fill ``out`` with samples of U[low, high): ``low + u * (high - low)`` for
-    ``u`` uniform on [0, 1) (24 bits for float32/float16/bfloat16, 53 for
-    float64), clamped to ``high``.  float16/bfloat16 values are the float32
-    values rounded to nearest even, so none exceeds ``high`` rounded to the dtype.
+    Fill ``out`` with samples of the uniform distribution on ``[low, high)``:
 
+    .. math::
+
+        x = \min(\mathrm{low} + u\,(\mathrm{high} - \mathrm{low}),\ \mathrm{high})
+
+    with :math:`u = \lfloor w / 2^8 \rfloor\, 2^{-24}` for a raw word
+    :math:`w` (float32, float16 and bfloat16, computed in float32), or a
+    53-bit :math:`u` from two words (float64); ``docs/stream.md`` gives the
+    exact operations. float16/bfloat16 values are the float32 values rounded
+    once to nearest even, so no value leaves ``[low, high]`` rounded to the
+    dtype (``high`` itself is reached only by rounding).
+
+    Parameters
+    ----------
+    out : numpy.ndarray
+        Writable, native byte order, dtype float16, bfloat16
+        (``ml_dtypes.bfloat16``), float32 or float64; any shape, layout or
+        alignment (C-contiguous is the fast path). The value at a multi-index
+        is the value of its C-order flat index.
+    low, high : float
+        ``low <= high``, both finite in the output dtype (and ``high - low``
+        finite in float32, except for float64 output).
+    seed : int, None, numpy.random.Generator or numpy.random.SeedSequence
+        See :func:`resolve_seed`; ``None`` (the default) draws fresh OS
+        entropy: pass a seed to reproduce a fill.
+    stream : int
+        In ``[0, 2**64)``; :func:`stream_id` names one.
+    offset : int
+        Logical C-order flat index of ``out``'s first element: filling
+        ``x[k:]`` with ``offset=k`` gives exactly the values that filling
+        all of ``x`` puts there. ``offset + out.size <= 2**64``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``out`` itself.
+
+    Raises
+    ------
+    TypeError
+        For a non-array ``out``, another dtype, or an argument of the wrong
+        type.
+    ValueError
+        For a read-only or byte-swapped ``out``, NaN, infinite or (in the
+        output dtype) overflowing bounds, ``low > high``, a seed, stream or
+        offset out of range, or ``offset + out.size > 2**64``. Nothing is
+        written when anything raises.
+
+    Examples
+    --------
     >>> import numpy as np
-    >>> x = fill_uniform(np.empty(1000, np.float32), -1.0, 1.0, seed=7)
-    >>> bool(x.min() >= -1.0 and x.max() < 1.0)
+    >>> from fastinit import fill_uniform
+    >>> x = fill_uniform(np.empty(4, np.float32), seed=0)
+    >>> x
+    array([0.39904642, 0.97224116, 0.01944941, 0.78736776], dtype=float32)
+    >>> tail = fill_uniform(np.empty(2, np.float32), seed=0, offset=2)
+    >>> bool((tail == x[2:]).all())
+    True
+    >>> y = fill_uniform(np.empty((256, 256), np.float32), -1.0, 1.0, seed=7)
+    >>> bool(y.min() >= -1.0 and y.max() <= 1.0)
     True
     """
     cdef fi_params params
@@ -444,13 +694,62 @@ def fill_uniform(out, low=0.0, high=1.0, *, seed=None, stream=0, offset=0):
 
 
 def fill_normal(out, mean=0.0, std=1.0, *, seed=None, stream=0, offset=0):
-    """fill_normal(out, mean=0.0, std=1.0, *, seed=None, stream=0, offset=0) -> out
+    r"""fill_normal(out, mean=0.0, std=1.0, *, seed=None, stream=0, offset=0) -> out
 
-    Fill ``out`` with samples of N(mean, std**2) by the Box-Muller transform
-    (computed in float32 for float32/float16/bfloat16, rounded once to the dtype;
-    in float64 for float64).
+    Fill ``out`` with samples of :math:`\mathcal N(\mathrm{mean}, \mathrm{std}^2)`
+    by the Box-Muller transform:
 
+    .. math::
+
+        x = \mathrm{mean} + \mathrm{std}\,\sqrt{-2 \ln u_1}\,
+            \{\cos, \sin\}(2 \pi u_2)
+
+    with :math:`u_1 \in (0, 1]` and :math:`u_2 \in [0, 1)` from one pair of
+    raw words for each two elements (``docs/stream.md`` gives the exact
+    operations). Computed in float32 for float32, float16 and bfloat16
+    (rounded once to the dtype) and in float64 for float64, with fastinit's
+    own ``log`` and ``sincos``, so the bits are the same on every platform.
+
+    Parameters
+    ----------
+    out : numpy.ndarray
+        Writable, native byte order, dtype float16, bfloat16
+        (``ml_dtypes.bfloat16``), float32 or float64; any shape, layout or
+        alignment (C-contiguous is the fast path). The value at a multi-index
+        is the value of its C-order flat index.
+    mean, std : float
+        ``std >= 0``; both finite in the output dtype.
+    seed : int, None, numpy.random.Generator or numpy.random.SeedSequence
+        See :func:`resolve_seed`; ``None`` (the default) draws fresh OS
+        entropy: pass a seed to reproduce a fill.
+    stream : int
+        In ``[0, 2**64)``; :func:`stream_id` names one.
+    offset : int
+        Logical C-order flat index of ``out``'s first element.
+        ``offset + out.size <= 2**64``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``out`` itself.
+
+    Raises
+    ------
+    TypeError
+        For a non-array ``out``, another dtype, or an argument of the wrong
+        type.
+    ValueError
+        For a read-only or byte-swapped ``out``, NaN, infinite or (in the
+        output dtype) overflowing parameters, ``std < 0``, a seed, stream or
+        offset out of range, or ``offset + out.size > 2**64``. Nothing is
+        written when anything raises.
+
+    Examples
+    --------
     >>> import numpy as np
+    >>> from fastinit import fill_normal
+    >>> fill_normal(np.empty(4, np.float32), seed=0)
+    array([ 0.99113744, -0.15363811, -1.1863573 , -0.5954069 ], dtype=float32)
     >>> x = fill_normal(np.empty(100_000, np.float32), 0.0, 2.0, seed=1)
     >>> bool(abs(x.std() - 2.0) < 0.05)
     True
@@ -476,16 +775,74 @@ def fill_normal(out, mean=0.0, std=1.0, *, seed=None, stream=0, offset=0):
 
 def fill_truncated_normal(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream=0,
                           offset=0):
-    """fill_truncated_normal(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream=0, offset=0) -> out
+    r"""fill_truncated_normal(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream=0, offset=0) -> out
 
-    Fill ``out`` with samples of N(mean, std**2) conditioned on
-    ``mean + a*std <= x <= mean + b*std`` (``a``, ``b`` in units of ``std``,
-    either may be infinite), by inverting the normal CDF on the window
-    (Wichura's AS 241), one draw per element, no rejection.
+    Fill ``out`` with samples of :math:`\mathcal N(\mathrm{mean}, \mathrm{std}^2)`
+    conditioned on :math:`\mathrm{mean} + a\,\mathrm{std} \le x \le
+    \mathrm{mean} + b\,\mathrm{std}`, by inverting the normal CDF on the
+    window, one raw word per element and no rejection:
 
+    .. math::
+
+        x = \mathrm{mean} + \mathrm{std}\,
+            \Phi^{-1}\bigl(\Phi(a) + u\,(\Phi(b) - \Phi(a))\bigr),
+        \qquad u \in (0, 1),
+
+    clamped to the window; :math:`\Phi^{-1}` is Wichura's AS 241, evaluated
+    on the nearer tail so that windows far in a tail stay exact (any window
+    of probability mass >= 1e-12); ``docs/stream.md`` gives the exact
+    operations. ``a`` and ``b`` are in units of ``std``, as in Keras and JAX
+    (torch's ``trunc_normal_`` takes absolute bounds; ``fastinit.torch``
+    converts). No value lies outside ``[mean + a*std, mean + b*std]``
+    rounded to the dtype, and values do not pile up at the bounds, in
+    float16 and bfloat16 too.
+
+    Parameters
+    ----------
+    out : numpy.ndarray
+        Writable, native byte order, dtype float16, bfloat16
+        (``ml_dtypes.bfloat16``), float32 or float64; any shape, layout or
+        alignment (C-contiguous is the fast path). The value at a multi-index
+        is the value of its C-order flat index.
+    mean, std : float
+        Mean and standard deviation of the normal *before* truncation,
+        ``std >= 0``; both finite in the output dtype.
+    a, b : float
+        The window in units of ``std``, ``a < b``; either may be infinite.
+    seed : int, None, numpy.random.Generator or numpy.random.SeedSequence
+        See :func:`resolve_seed`; ``None`` (the default) draws fresh OS
+        entropy: pass a seed to reproduce a fill.
+    stream : int
+        In ``[0, 2**64)``; :func:`stream_id` names one.
+    offset : int
+        Logical C-order flat index of ``out``'s first element.
+        ``offset + out.size <= 2**64``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``out`` itself.
+
+    Raises
+    ------
+    TypeError
+        For a non-array ``out``, another dtype, or an argument of the wrong
+        type.
+    ValueError
+        For a read-only or byte-swapped ``out``, NaN, infinite or (in the
+        output dtype) overflowing ``mean`` or ``std``, ``std < 0``, NaN ``a``
+        or ``b``, ``a >= b``, a seed, stream or offset out of range, or
+        ``offset + out.size > 2**64``. Nothing is written when anything raises.
+
+    Examples
+    --------
     >>> import numpy as np
+    >>> from fastinit import fill_truncated_normal
     >>> x = fill_truncated_normal(np.empty(10_000, np.float32), 0.0, 0.5, seed=3)
     >>> bool(x.min() >= -1.0 and x.max() <= 1.0)
+    True
+    >>> tail = fill_truncated_normal(np.empty(1000), a=6.0, b=np.inf, seed=3)
+    >>> bool(tail.min() >= 6.0)
     True
     """
     cdef fi_params params

@@ -9,12 +9,28 @@ from ._version import __version__
 def info():
     """info() -> dict
 
-    Version, stream version, active and available instruction sets, thread
-    count and platform of this fastinit.
+    Facts about this fastinit and process, as ``fastinit info`` prints them
+    (include them in bug reports).
 
+    Returns
+    -------
+    dict
+        ``version`` (fastinit's), ``stream_version``
+        (:data:`fastinit.STREAM_VERSION`), ``simd`` (the active instruction
+        set), ``simd_available``, ``num_threads``
+        (:func:`fastinit.get_num_threads`), ``cpus`` (``os.cpu_count()``),
+        ``machine``, ``python``, and ``env``: ``FASTINIT_SIMD`` and
+        ``FASTINIT_NUM_THREADS`` when set.
+
+    Examples
+    --------
     >>> import fastinit
-    >>> fastinit.info()["stream_version"]
-    1
+    >>> facts = fastinit.info()
+    >>> facts["stream_version"], facts["simd"] == fastinit.simd()
+    (1, True)
+    >>> sorted(facts)                               # doctest: +NORMALIZE_WHITESPACE
+    ['cpus', 'env', 'machine', 'num_threads', 'python', 'simd', 'simd_available',
+     'stream_version', 'version']
     """
     return {
         "version": __version__,

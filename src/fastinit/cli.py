@@ -63,6 +63,7 @@ def _run_info(args):
 
 
 def build_parser():
+    """The ``argparse`` parser of the ``fastinit`` command and its subcommands."""
     parser = argparse.ArgumentParser(
         prog="fastinit", description="Fast, bit-reproducible neural-network weight initialization.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -78,6 +79,12 @@ def build_parser():
 
 
 def main(argv=None):
+    """main(argv=None) -> int
+
+    Run ``fastinit bench | init | check | info`` with ``argv`` (default:
+    ``sys.argv[1:]``) and return the exit status; documented in ``docs/cli.md``.
+    Without a command, print the help and return 2.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

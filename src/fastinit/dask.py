@@ -12,9 +12,9 @@ Dask is an optional dependency (``pip install "fastinit-nn[dask]"``);
 ``import fastinit`` never imports it, only ``import fastinit.dask`` does.
 Zarr (for :func:`to_zarr` and :func:`from_zarr`) is imported on first use.
 
-Threads: a fill of more than ~256K elements uses ``fastinit.get_num_threads()``
-threads in the process that runs the task. Where Dask already runs one task
-per core (the threaded scheduler, workers with several threads), set
+Threads: a fill of ``n`` elements uses ``min(fastinit.get_num_threads(),
+n // 2**18)`` threads in the process that runs the task. Where Dask already
+runs one task per core (the threaded scheduler, workers with several threads), set
 ``FASTINIT_NUM_THREADS=1`` in the workers' environment to avoid
 oversubscription; with one Dask thread per worker, leave the default.
 """
@@ -483,7 +483,17 @@ def from_zarr(store, *, storage_options=None):
 
     Examples
     --------
-    See :func:`to_zarr`.
+    >>> import tempfile, os, numpy as np
+    >>> import fastinit, fastinit.dask
+    >>> init = fastinit.GlorotUniform(seed=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.zarr")
+    >>> w = fastinit.dask.from_initializer(init, (600, 400), chunks=(200, 400), dtype="bfloat16")
+    >>> _ = fastinit.dask.to_zarr({"w": w}, path)
+    >>> back = fastinit.dask.from_zarr(path)["w"]
+    >>> back.dtype.name, back.chunks
+    ('bfloat16', ((200, 200, 200), (400,)))
+    >>> np.array_equal(back.compute(), init((600, 400), "bfloat16"))
+    True
     """
     import ml_dtypes
     import zarr

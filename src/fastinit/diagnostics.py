@@ -308,6 +308,21 @@ class PropagationReport:
     * ``symmetric``: some layer has identical rows or columns, as
       ``Zeros``, ``Ones`` and ``Constant`` produce: units that start equal
       receive equal updates and stay equal.
+
+    Examples
+    --------
+    >>> import fastinit
+    >>> r = fastinit.diagnose(fastinit.Zeros(), widths=[16, 16, 16], activation="tanh", batch=8)
+    >>> r.depth, r.activation_std, r.symmetric_layers
+    (2, [0.0, 0.0], [0, 1])
+    >>> r.vanishing, r.exploding, r.dead_units, r.symmetric
+    (True, False, True, True)
+    >>> print(r)                                   # doctest: +ELLIPSIS
+    PropagationReport: Zeros, tanh, widths 16 (2 layers), batch 8, seed 0
+    ...
+      flags: vanishing, dead_units, symmetric
+      dead units: up to 100.0% of layer 1
+      symmetric weights in layers 1, 2
     """
 
     initializer: str
@@ -795,6 +810,15 @@ class CheckResult:
         Why it failed; empty when it passed.
     distribution : object or None
         The expected distribution, with ``pdf``/``cdf`` (None when exact).
+
+    Examples
+    --------
+    >>> from fastinit.diagnostics import check_initializers
+    >>> r = check_initializers(seed=0)[0]
+    >>> r.label, r.shape, r.expected, r.passed, r.problems
+    ('RandomUniform', (512, 256), 'U(-0.05, 0.05)', True, [])
+    >>> round(r.expected_std, 5)                  # (0.05 - -0.05) / sqrt(12)
+    0.02887
     """
 
     label: str
@@ -812,6 +836,7 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
+        """True when nothing is in ``problems``."""
         return not self.problems
 
 
