@@ -1,0 +1,199 @@
+/*
+ * The operation set of fi_ops_scalar.h (its header comment is the
+ * specification) on AVX-512 registers: 16 float/uint32 lanes in a zmm, and
+ * for the double-precision kernels 8 uint32 lanes in a ymm next to 8 double
+ * lanes in a zmm.  Needs AVX512F, DQ (64-bit int <-> double), BW and VL
+ * (the 256-bit mask tests); the including file raises the target.
+ *
+ * Every operation gives each lane exactly what the scalar one gives: single
+ * IEEE operations, explicit FMA, integer->float conversions under the
+ * default MXCSR rounding (nearest even), and MIN/MAX whose "second operand
+ * when not less/greater" rule is the scalar `a < b ? a : b`.  Loads and
+ * stores are unaligned: outputs may start at any byte.
+ */
+#ifndef FASTINIT_OPS_AVX512_H
+#define FASTINIT_OPS_AVX512_H
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define FI_W 16
+#define FI_WD 8
+
+typedef __m512i vu;
+typedef __m512 vf;
+typedef __m256i vuh;
+typedef __m512d vd;
+
+#define FI_ODD_LANES32 0xAAAAu   /* odd 32-bit lanes of a zmm */
+#define FI_ODD_LANES32_Y 0xAAu   /* the same for a ymm (immediate of vpblendd) */
+#define FI_F32_SIGN 0x80000000u
+#define FI_F32_ABS 0x7fffffffu
+#define FI_F32_INF 0x7f800000u
+#define FI_F64_SIGN 0x8000000000000000ull
+
+/* ---- uint32 lanes (full width) ---- */
+static inline vu vu_set1(uint32_t x) { return _mm512_set1_epi32((int)x); }
+static inline vu vu_iota(uint32_t base)
+{
+    return _mm512_add_epi32(_mm512_set1_epi32((int)base),
+                            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+}
+static inline vu vu_add(vu a, vu b) { return _mm512_add_epi32(a, b); }
+static inline vu vu_sub(vu a, vu b) { return _mm512_sub_epi32(a, b); }
+static inline vu vu_xor(vu a, vu b) { return _mm512_xor_si512(a, b); }
+static inline vu vu_and(vu a, vu b) { return _mm512_and_si512(a, b); }
+static inline vu vu_srl(vu a, int n) { return _mm512_srli_epi32(a, (unsigned)n); }
+static inline vu vu_sll(vu a, int n) { return _mm512_slli_epi32(a, (unsigned)n); }
+/* vpmuludq multiplies the even 32-bit lanes into 64-bit products; the odd
+ * lanes are shifted down for a second one.  The low halves of the even
+ * products and the high halves of the odd ones are already in place. */
+static inline vu vu_mulhilo(vu a, uint32_t m, vu *hi)
+{
+    const __m512i vm = _mm512_set1_epi32((int)m);
+    __m512i even = _mm512_mul_epu32(a, vm);
+    __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), vm);
+    *hi = _mm512_mask_blend_epi32(FI_ODD_LANES32, _mm512_srli_epi64(even, 32), odd);
+    return _mm512_mask_blend_epi32(FI_ODD_LANES32, even, _mm512_slli_epi64(odd, 32));
+}
+/* 4 x 16 transpose: dst[4*l + j] = c_j[l].  Interleaving gives, in 128-bit
+ * lane k of u_i, the 4 words of block 4k + i; the two 128-bit shuffles then
+ * put the blocks in order. */
+static inline void vu_store_interleave4(uint32_t *dst, vu c0, vu c1, vu c2, vu c3)
+{
+    __m512i t0 = _mm512_unpacklo_epi32(c0, c1), t1 = _mm512_unpackhi_epi32(c0, c1);
+    __m512i t2 = _mm512_unpacklo_epi32(c2, c3), t3 = _mm512_unpackhi_epi32(c2, c3);
+    __m512i u0 = _mm512_unpacklo_epi64(t0, t2), u1 = _mm512_unpackhi_epi64(t0, t2);
+    __m512i u2 = _mm512_unpacklo_epi64(t1, t3), u3 = _mm512_unpackhi_epi64(t1, t3);
+    __m512i v0 = _mm512_shuffle_i32x4(u0, u1, 0x44), v1 = _mm512_shuffle_i32x4(u2, u3, 0x44);
+    __m512i v2 = _mm512_shuffle_i32x4(u0, u1, 0xEE), v3 = _mm512_shuffle_i32x4(u2, u3, 0xEE);
+    _mm512_storeu_si512((void *)(dst + 0), _mm512_shuffle_i32x4(v0, v1, 0x88));
+    _mm512_storeu_si512((void *)(dst + 16), _mm512_shuffle_i32x4(v0, v1, 0xDD));
+    _mm512_storeu_si512((void *)(dst + 32), _mm512_shuffle_i32x4(v2, v3, 0x88));
+    _mm512_storeu_si512((void *)(dst + 48), _mm512_shuffle_i32x4(v2, v3, 0xDD));
+}
+
+/* ---- float lanes ---- */
+static inline vf vf_set1(float x) { return _mm512_set1_ps(x); }
+static inline vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+static inline vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+static inline vf vf_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+static inline vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline vf vf_sqrt(vf a) { return _mm512_sqrt_ps(a); }
+static inline vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
+static inline vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+static inline vf vf_from_i32(vu a) { return _mm512_cvtepi32_ps(a); }
+static inline vf vf_blend_lt(vf a, vf b, vf x, vf y)
+{
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), y, x);
+}
+static inline vf vf_blend_le(vf a, vf b, vf x, vf y)
+{
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LE_OQ), y, x);
+}
+static inline vf vf_blend_u(vu cond, vf x, vf y)
+{
+    return _mm512_mask_blend_ps(_mm512_test_epi32_mask(cond, cond), y, x);
+}
+static inline vf vf_neg_if(vf x, vu cond)
+{
+    __m512i bits = _mm512_castps_si512(x);
+    bits = _mm512_mask_xor_epi32(bits, _mm512_test_epi32_mask(cond, cond), bits,
+                                 _mm512_set1_epi32((int)FI_F32_SIGN));
+    return _mm512_castsi512_ps(bits);
+}
+static inline void vf_decomp(vf x, vf *m, vf *e)
+{
+    const __m512i c = _mm512_set1_epi32(0x3f3504f3); /* bits of sqrt(1/2) */
+    __m512i ix = _mm512_sub_epi32(_mm512_castps_si512(x), c);
+    *e = _mm512_cvtepi32_ps(_mm512_srai_epi32(ix, 23));
+    *m = _mm512_castsi512_ps(
+        _mm512_add_epi32(_mm512_and_si512(ix, _mm512_set1_epi32(0x007fffff)), c));
+}
+static inline void vf_store(float *dst, vf v) { _mm512_storeu_ps(dst, v); }
+/* vcvtps2ph with an immediate rounding mode (not MXCSR): nearest even. */
+static inline void vf_store_f16(uint16_t *dst, vf v)
+{
+    _mm256_storeu_si256((__m256i *)dst, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+/* The scalar path's integer rounding, not vcvtneps2bf16: that instruction
+ * flushes float32 denormals to zero, which would differ from the scalar
+ * result for tiny values. */
+static inline void vf_store_bf16(uint16_t *dst, vf v)
+{
+    __m512i x = _mm512_castps_si512(v);
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(x, _mm512_set1_epi32(0x7fff)), odd), 16);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(x, _mm512_set1_epi32((int)FI_F32_ABS)),
+                                            _mm512_set1_epi32((int)FI_F32_INF));
+    r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(x, 16), _mm512_set1_epi32(0x40));
+    _mm256_storeu_si256((__m256i *)dst, _mm512_cvtepi32_epi16(r));
+}
+
+/* ---- uint32 lanes (double width: 8 in a ymm) ---- */
+static inline vuh vuh_set1(uint32_t x) { return _mm256_set1_epi32((int)x); }
+static inline vuh vuh_iota(uint32_t base)
+{
+    return _mm256_add_epi32(_mm256_set1_epi32((int)base), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline vuh vuh_add(vuh a, vuh b) { return _mm256_add_epi32(a, b); }
+static inline vuh vuh_sub(vuh a, vuh b) { return _mm256_sub_epi32(a, b); }
+static inline vuh vuh_xor(vuh a, vuh b) { return _mm256_xor_si256(a, b); }
+static inline vuh vuh_and(vuh a, vuh b) { return _mm256_and_si256(a, b); }
+static inline vuh vuh_srl(vuh a, int n) { return _mm256_srli_epi32(a, n); }
+static inline vuh vuh_sll(vuh a, int n) { return _mm256_slli_epi32(a, n); }
+static inline vuh vuh_mulhilo(vuh a, uint32_t m, vuh *hi)
+{
+    const __m256i vm = _mm256_set1_epi32((int)m);
+    __m256i even = _mm256_mul_epu32(a, vm);
+    __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), vm);
+    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, FI_ODD_LANES32_Y);
+    return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), FI_ODD_LANES32_Y);
+}
+
+/* ---- double lanes ---- */
+static inline vd vd_set1(double x) { return _mm512_set1_pd(x); }
+static inline vd vd_add(vd a, vd b) { return _mm512_add_pd(a, b); }
+static inline vd vd_sub(vd a, vd b) { return _mm512_sub_pd(a, b); }
+static inline vd vd_mul(vd a, vd b) { return _mm512_mul_pd(a, b); }
+static inline vd vd_div(vd a, vd b) { return _mm512_div_pd(a, b); }
+static inline vd vd_fma(vd a, vd b, vd c) { return _mm512_fmadd_pd(a, b, c); }
+static inline vd vd_sqrt(vd a) { return _mm512_sqrt_pd(a); }
+static inline vd vd_min(vd a, vd b) { return _mm512_min_pd(a, b); }
+static inline vd vd_max(vd a, vd b) { return _mm512_max_pd(a, b); }
+static inline vd vd_from_u32(vuh a) { return _mm512_cvtepu32_pd(a); }
+static inline vd vd_from_i32(vuh a) { return _mm512_cvtepi32_pd(a); }
+static inline vd vd_blend_lt(vd a, vd b, vd x, vd y)
+{
+    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, b, _CMP_LT_OQ), y, x);
+}
+static inline vd vd_blend_le(vd a, vd b, vd x, vd y)
+{
+    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, b, _CMP_LE_OQ), y, x);
+}
+static inline vd vd_blend_u(vuh cond, vd x, vd y)
+{
+    return _mm512_mask_blend_pd(_mm256_test_epi32_mask(cond, cond), y, x);
+}
+static inline vd vd_neg_if(vd x, vuh cond)
+{
+    __m512i bits = _mm512_castpd_si512(x);
+    bits = _mm512_mask_xor_epi64(bits, _mm256_test_epi32_mask(cond, cond), bits,
+                                 _mm512_set1_epi64((long long)FI_F64_SIGN));
+    return _mm512_castsi512_pd(bits);
+}
+static inline void vd_decomp(vd x, vd *m, vd *e)
+{
+    const __m512i c = _mm512_set1_epi64(0x3fe6a09e667f3bcdll); /* bits of sqrt(1/2) */
+    __m512i ix = _mm512_sub_epi64(_mm512_castpd_si512(x), c);
+    /* |ix >> 52| <= 1024: the int64 -> double conversion is exact */
+    *e = _mm512_cvtepi64_pd(_mm512_srai_epi64(ix, 52));
+    *m = _mm512_castsi512_pd(
+        _mm512_add_epi64(_mm512_and_si512(ix, _mm512_set1_epi64(0x000fffffffffffffll)), c));
+}
+static inline void vd_store(double *dst, vd v) { _mm512_storeu_pd(dst, v); }
+
+#endif
