@@ -9,12 +9,17 @@
 int fi_cpu_level(void)
 {
 #if defined(FI_HAVE_X86) && (defined(__GNUC__) || defined(__clang__))
+    int avx2;
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+    avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+    /* The AVX-512 kernels also use AVX2/FMA/F16C encodings and POPCNT: every
+     * AVX-512 CPU has them, but a virtual machine may report any subset. */
+    if (avx2 && __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl"))
         return FI_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c"))
+    if (avx2)
         return FI_AVX2;
 #endif
     return FI_SCALAR;

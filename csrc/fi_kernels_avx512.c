@@ -6,9 +6,9 @@
  */
 #if (defined(__x86_64__) || defined(_M_X64)) && !defined(FI_NO_SIMD)
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,f16c")
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,f16c,popcnt")
 #elif defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,f16c"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,f16c,popcnt"))), apply_to = function)
 #endif
 
 #include <immintrin.h>

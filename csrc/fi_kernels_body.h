@@ -17,66 +17,29 @@
 #include "fi_kernels.h"
 
 #define FI_GROUP_BLOCKS 16u
+#define FI_GROUP_N32 64u /* elements per group: raw and the float32 family */
+#define FI_GROUP_N64 32u /* elements per group: float64 */
+#define FI_NV32 (FI_GROUP_N32 / FI_W)   /* vf vectors per group */
+#define FI_NV64 (FI_GROUP_N64 / FI_WD)  /* vd vectors per group */
 
-/* ------------------------------------------------------------------ */
-/* Philox4x32-10 on FI_W (vu) or FI_WD (vuh) counters at once.         */
+#if defined(__GNUC__) || defined(__clang__)
+/* The group functions are inlined into the fill loop so that constants
+ * and round keys stay in registers across groups. */
+#define FI_INLINE static inline __attribute__((always_inline))
+#else
+#define FI_INLINE static inline
+#endif
 
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u /* golden ratio */
-#define PHILOX_W1 0xBB67AE85u /* sqrt(3) - 1 */
+/* What every group of one fill call needs, set up once per call. */
+typedef struct fi_ctx {
+    fi_philox_keys keys;
+    const fi_params *p;
+} fi_ctx;
 
-static inline void philox_vu(vu c[4], uint32_t k0, uint32_t k1)
+static inline void ctx_init(fi_ctx *x, const fi_params *p)
 {
-    for (int r = 0; r < 10; r++) {
-        vu hi0, hi1;
-        vu lo0 = vu_mulhilo(c[0], PHILOX_M0, &hi0);
-        vu lo1 = vu_mulhilo(c[2], PHILOX_M1, &hi1);
-        vu n0 = vu_xor(vu_xor(hi1, c[1]), vu_set1(k0));
-        vu n2 = vu_xor(vu_xor(hi0, c[3]), vu_set1(k1));
-        c[0] = n0;
-        c[1] = lo1;
-        c[2] = n2;
-        c[3] = lo0;
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
-    }
-}
-
-static inline void philox_vuh(vuh c[4], uint32_t k0, uint32_t k1)
-{
-    for (int r = 0; r < 10; r++) {
-        vuh hi0, hi1;
-        vuh lo0 = vuh_mulhilo(c[0], PHILOX_M0, &hi0);
-        vuh lo1 = vuh_mulhilo(c[2], PHILOX_M1, &hi1);
-        vuh n0 = vuh_xor(vuh_xor(hi1, c[1]), vuh_set1(k0));
-        vuh n2 = vuh_xor(vuh_xor(hi0, c[3]), vuh_set1(k1));
-        c[0] = n0;
-        c[1] = lo1;
-        c[2] = n2;
-        c[3] = lo0;
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
-    }
-}
-
-/* Blocks b .. b + FI_W - 1 (b never crosses a 2**32 boundary inside a group). */
-static inline void blocks_vu(const fi_params *p, uint64_t b, vu c[4])
-{
-    c[0] = vu_iota((uint32_t)b);
-    c[1] = vu_set1((uint32_t)(b >> 32));
-    c[2] = vu_set1(p->s0);
-    c[3] = vu_set1(p->s1);
-    philox_vu(c, p->k0, p->k1);
-}
-
-static inline void blocks_vuh(const fi_params *p, uint64_t b, vuh c[4])
-{
-    c[0] = vuh_iota((uint32_t)b);
-    c[1] = vuh_set1((uint32_t)(b >> 32));
-    c[2] = vuh_set1(p->s0);
-    c[3] = vuh_set1(p->s1);
-    philox_vuh(c, p->k0, p->k1);
+    fi_philox_keys_init(&x->keys, p->k0, p->k1, p->s0, p->s1);
+    x->p = p;
 }
 
 /* ------------------------------------------------------------------ */
@@ -238,12 +201,18 @@ static inline void boxmuller_f64(vuh w0, vuh w1, vuh w2, vuh w3, vd *zc, vd *zs)
 }
 
 /* Lower-tail standard normal quantile for s in (0, 0.5], float32:
- * Wichura's AS 241 PPND7 (central rational for s >= 0.075, tail rationals
- * in r = sqrt(-log s) split at r = 5).  Both branches are computed on every
- * lane and one is selected, so no lane can take a different path. */
-static inline vf ndtri_lower_f32(vf s)
+ * Wichura's AS 241 PPND7, a central rational for t = s - 1/2 >= -0.425 and
+ * tail rationals in r = sqrt(-log s) split at r = 5.  Each part returns a
+ * numerator and a denominator and the caller divides once: the central
+ * quotient is t * na / nb, the tail one 0 - nt / dt = (0 - nt) / dt exactly,
+ * because nt > 0 and dt > 0 wherever the tail is selected (t < -0.425 gives
+ * r > 1.6, and every coefficient of both tail rationals is positive).  The
+ * tail part is computed only for the lanes that need it (about 11% for a
+ * +-2 sigma window), gathered into full vectors. */
+#define NDTRI_SPLIT_F32 (-0.425f) /* |t| <= 0.425: central rational */
+
+static inline void ndtri_central_f32(vf t, vf *num, vf *den)
 {
-    vf t = vf_sub(s, vf_set1(0.5f));
     vf r = vf_fma(vf_sub(vf_set1(0.0f), t), t, vf_set1(0.180625f));
     vf na = vf_fma(vf_set1(59.109374720f), r, vf_set1(159.29113202f));
     na = vf_fma(na, r, vf_set1(50.434271938f));
@@ -251,8 +220,12 @@ static inline vf ndtri_lower_f32(vf s)
     vf nb = vf_fma(vf_set1(67.187563600f), r, vf_set1(78.757757664f));
     nb = vf_fma(nb, r, vf_set1(17.895169469f));
     nb = vf_fma(nb, r, vf_set1(1.0f));
-    vf xc = vf_div(vf_mul(t, na), nb);
+    *num = vf_mul(t, na);
+    *den = nb;
+}
 
+static inline void ndtri_tail_f32(vf s, vf *num, vf *den)
+{
     vf rt = vf_sqrt(vf_sub(vf_set1(0.0f), log_f32(s)));
     vf far = vf_set1(5.0f);
     /* coefficients chosen per lane: r <= 5 -> (c, d), else (e, f) */
@@ -264,11 +237,12 @@ static inline vf ndtri_lower_f32(vf s)
     vf dt = vf_fma(SEL(0.12021132975f, 0.012258202635f), tt, SEL(0.73700164250f, 0.24197894225f));
     dt = vf_fma(dt, tt, vf_set1(1.0f));
 #undef SEL
-    vf xt = vf_sub(vf_set1(0.0f), vf_div(nt, dt));
-    return vf_blend_le(vf_set1(-0.425f), t, xc, xt);
+    *num = vf_sub(vf_set1(0.0f), nt);
+    *den = dt;
 }
 
-/* Same for float64: AS 241 PPND16. */
+/* Same for float64: AS 241 PPND16, both branches on every lane (the
+ * float64 kernels are not the ones tuned for speed). */
 static inline vd ndtri_lower_f64(vd s)
 {
     vd t = vd_sub(s, vd_set1(0.5));
@@ -287,8 +261,6 @@ static inline vd ndtri_lower_f64(vd s)
     nb = vd_fma(nb, r, vd_set1(6.8718700749205790830e+2));
     nb = vd_fma(nb, r, vd_set1(4.2313330701600911252e+1));
     nb = vd_fma(nb, r, vd_set1(1.0));
-    vd xc = vd_div(vd_mul(t, na), nb);
-
     vd rt = vd_sqrt(vd_sub(vd_set1(0.0), log_f64(s)));
     vd far = vd_set1(5.0);
 #define SEL(cn, en) vd_blend_le(rt, far, vd_set1(cn), vd_set1(en))
@@ -310,23 +282,31 @@ static inline vd ndtri_lower_f64(vd s)
     dt = vd_fma(dt, tt, SEL(2.05319162663775882187e+0, 5.99832206555887937690e-1));
     dt = vd_fma(dt, tt, vd_set1(1.0));
 #undef SEL
-    vd xt = vd_sub(vd_set1(0.0), vd_div(nt, dt));
-    return vd_blend_le(vd_set1(-0.425), t, xc, xt);
+    /* one division for both branches, exact as for float32 (nt, dt > 0 where
+     * the tail is selected) */
+    vd num = vd_blend_le(vd_set1(-0.425), t, vd_mul(t, na), vd_sub(vd_set1(0.0), nt));
+    vd den = vd_blend_le(vd_set1(-0.425), t, nb, dt);
+    return vd_div(num, den);
 }
 
 /* Truncated standard normal by inversion, one word per element.
  * u = (k + 1/2) 2^-23 and 1 - u are both exact, so the lower tail
- * probability p and the upper one q are each computed without
- * cancellation; the quantile is taken on the smaller one. */
-static inline vf truncnorm_f32(const fi_params *p, vu w)
+ * probability pl and the upper one pu are each computed without
+ * cancellation; the quantile is taken on the smaller one, s. */
+static inline void truncnorm_prob_f32(const fi_params *p, vu w, vf *pl, vf *pu, vf *s)
 {
     vf k = vf_from_i32(vu_srl(w, 9));
     vf u = vf_fma(k, vf_set1(0x1p-23f), vf_set1(0x1p-24f));
     vf v = vf_fma(k, vf_set1(-0x1p-23f), vf_set1(1.0f - 0x1p-24f));
-    vf pl = vf_fma(u, vf_set1(p->f_d), vf_set1(p->f_pa));
-    vf pu = vf_fma(v, vf_set1(p->f_d), vf_set1(p->f_qb));
-    vf s = vf_max(vf_min(pl, pu), vf_set1(0x1p-126f));
-    vf x = ndtri_lower_f32(s);
+    *pl = vf_fma(u, vf_set1(p->f_d), vf_set1(p->f_pa));
+    *pu = vf_fma(v, vf_set1(p->f_d), vf_set1(p->f_qb));
+    *s = vf_max(vf_min(*pl, *pu), vf_set1(0x1p-126f));
+}
+
+/* From the lower quantile x of s back to the sample: negated if s was the
+ * upper tail, mirrored back, scaled, clamped into the window. */
+static inline vf truncnorm_finish_f32(const fi_params *p, vf x, vf pl, vf pu)
+{
     x = vf_blend_lt(pu, pl, vf_sub(vf_set1(0.0f), x), x);
     x = vf_mul(x, vf_set1(p->f_flip));
     vf y = vf_fma(x, vf_set1(p->f_std), vf_set1(p->f_mean));
@@ -351,169 +331,246 @@ static inline vd truncnorm_f64(const fi_params *p, vuh wa, vuh wb)
 }
 
 /* ------------------------------------------------------------------ */
-/* Groups: fill one whole group at dst.                                 */
+/* Groups: compute one whole group into v[] (element order), then store. */
 
 enum { OUT_F32 = 0, OUT_F16 = 1, OUT_BF16 = 2 };
 
-static inline void store_kind(void *dst, unsigned idx, vf v, int kind)
+/* kind is a constant wherever this is inlined, so the branch disappears. */
+FI_INLINE void store_group32(void *dst, const vf v[FI_NV32], int kind)
 {
-    if (kind == OUT_F32)
-        vf_store((float *)dst + idx, v);
-    else if (kind == OUT_F16)
-        vf_store_f16((uint16_t *)dst + idx, v);
-    else
-        vf_store_bf16((uint16_t *)dst + idx, v);
+    for (unsigned i = 0; i < FI_NV32; i++) {
+        if (kind == OUT_F32)
+            vf_store((float *)dst + i * FI_W, v[i]);
+        else if (kind == OUT_F16)
+            vf_store_f16((uint16_t *)dst + i * FI_W, v[i]);
+        else
+            vf_store_bf16((uint16_t *)dst + i * FI_W, v[i]);
+    }
 }
 
-static void group_raw(const fi_params *p, uint64_t g, void *dst)
+FI_INLINE void group_raw(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
 {
+    (void)ng;
     uint64_t b = g * FI_GROUP_BLOCKS;
     for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
         vu c[4];
-        blocks_vu(p, b + l, c);
+        vu_philox(&x->keys, b + l, c);
         vu_store_interleave4((uint32_t *)dst + 4 * l, c[0], c[1], c[2], c[3]);
     }
 }
 
 /* float32 family, uniform: element 16j + l <- word j of lane l. */
-static inline void group_uniform32(const fi_params *p, uint64_t g, void *dst, int kind)
+FI_INLINE void group_uniform32(const fi_ctx *x, uint64_t g, void *dst, int kind)
 {
+    const fi_params *p = x->p;
     uint64_t b = g * FI_GROUP_BLOCKS;
     vf lo = vf_set1(p->f_lo), sc = vf_set1(p->f_scale), hi = vf_set1(p->f_hi);
+    vf v[FI_NV32];
     for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
         vu c[4];
-        blocks_vu(p, b + l, c);
+        vu_philox(&x->keys, b + l, c);
         for (unsigned j = 0; j < 4; j++)
-            store_kind(dst, 16 * j + l, vf_min(vf_fma(unit_f32(c[j]), sc, lo), hi), kind);
+            v[(16 * j + l) / FI_W] = vf_min(vf_fma(unit_f32(c[j]), sc, lo), hi);
     }
+    store_group32(dst, v, kind);
 }
 
 /* float32 family, normal: elements l and 16 + l <- Box-Muller (cos, sin) of
  * words 0, 1 of lane l; elements 32 + l and 48 + l <- words 2, 3. */
-static inline void group_normal32(const fi_params *p, uint64_t g, void *dst, int kind)
+FI_INLINE void group_normal32(const fi_ctx *x, uint64_t g, void *dst, int kind)
 {
+    const fi_params *p = x->p;
     uint64_t b = g * FI_GROUP_BLOCKS;
     vf mean = vf_set1(p->f_mean), sd = vf_set1(p->f_std);
+    vf v[FI_NV32];
     for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
         vu c[4];
-        blocks_vu(p, b + l, c);
+        vu_philox(&x->keys, b + l, c);
         for (unsigned j = 0; j < 2; j++) {
             vf zc, zs;
             boxmuller_f32(c[2 * j], c[2 * j + 1], &zc, &zs);
-            store_kind(dst, 32 * j + l, vf_fma(zc, sd, mean), kind);
-            store_kind(dst, 32 * j + 16 + l, vf_fma(zs, sd, mean), kind);
+            v[(32 * j + l) / FI_W] = vf_fma(zc, sd, mean);
+            v[(32 * j + 16 + l) / FI_W] = vf_fma(zs, sd, mean);
         }
     }
+    store_group32(dst, v, kind);
 }
 
-/* float32 family, truncated normal: element 16j + l <- word j of lane l. */
-static inline void group_truncnorm32(const fi_params *p, uint64_t g, void *dst, int kind)
+/* float32 family, truncated normal: element 16j + l <- word j of lane l.
+ * The central rational is computed on every lane; the tail one only on the
+ * lanes with t < -0.425, gathered into full vectors (the last one padded
+ * with a harmless value) and scattered back; then one division per lane.
+ * Tail lanes are gathered over a batch of ng <= FI_TN_BATCH groups: the
+ * gather goes through memory, and a batch gives the stores time to land
+ * and the tail enough independent vectors to overlap. */
+#define FI_TN_BATCH 4u
+#define FI_TN_NV (FI_TN_BATCH * FI_NV32)
+#define FI_TN_N (FI_TN_BATCH * FI_GROUP_N32)
+
+FI_INLINE void group_truncnorm32(const fi_ctx *x, uint64_t g, unsigned ng, void *dst, int kind)
 {
-    uint64_t b = g * FI_GROUP_BLOCKS;
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
-        vu c[4];
-        blocks_vu(p, b + l, c);
-        for (unsigned j = 0; j < 4; j++)
-            store_kind(dst, 16 * j + l, truncnorm_f32(p, c[j]), kind);
+    const fi_params *p = x->p;
+    const vf split = vf_set1(NDTRI_SPLIT_F32);
+    const size_t itemsize = kind == OUT_F32 ? 4 : 2;
+    vf pl[FI_TN_NV], pu[FI_TN_NV], t[FI_TN_NV], num[FI_TN_NV], den[FI_TN_NV];
+    float tail_s[FI_TN_N + FI_W], tail_num[FI_TN_N + FI_W], tail_den[FI_TN_N + FI_W];
+    unsigned first[FI_TN_NV], ntail = 0; /* first[i]: where vector i's tail lanes start */
+    for (unsigned gi = 0; gi < ng; gi++) {
+        uint64_t b = (g + gi) * FI_GROUP_BLOCKS;
+        for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
+            vu c[4];
+            vu_philox(&x->keys, b + l, c);
+            for (unsigned j = 0; j < 4; j++) {
+                unsigned i = gi * FI_NV32 + (16 * j + l) / FI_W;
+                vf s;
+                truncnorm_prob_f32(p, c[j], &pl[i], &pu[i], &s);
+                t[i] = vf_sub(s, vf_set1(0.5f));
+                ndtri_central_f32(t[i], &num[i], &den[i]);
+                first[i] = ntail;
+                ntail += vf_compress_lt(tail_s + ntail, t[i], split, s);
+            }
+        }
     }
+    if (ntail) {
+        vf_store(tail_s + ntail, vf_set1(0.25f)); /* padding: any s in (0, 0.5] */
+        for (unsigned k = 0; k < ntail; k += FI_W) {
+            vf tn, td;
+            ndtri_tail_f32(vf_load(tail_s + k), &tn, &td);
+            vf_store(tail_num + k, tn);
+            vf_store(tail_den + k, td);
+        }
+    }
+    for (unsigned i = 0; i < ng * FI_NV32; i++) {
+        vf n = vf_expand_lt(tail_num + first[i], t[i], split, num[i]);
+        vf d = vf_expand_lt(tail_den + first[i], t[i], split, den[i]);
+        num[i] = truncnorm_finish_f32(p, vf_div(n, d), pl[i], pu[i]);
+    }
+    for (unsigned gi = 0; gi < ng; gi++)
+        store_group32((unsigned char *)dst + gi * FI_GROUP_N32 * itemsize, num + gi * FI_NV32, kind);
 }
 
-/* float64, uniform: element 16j + l <- words 2j, 2j + 1 of lane l. */
-static void group_uniform64(const fi_params *p, uint64_t g, void *dst)
+/* float64, uniform: element 16j + l <- words 2j, 2j + 1 of lane l.  The
+ * blocks are generated FI_W at a time and used in halves of FI_WD lanes. */
+FI_INLINE void group_uniform64(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
 {
+    (void)ng;
+    const fi_params *p = x->p;
     uint64_t b = g * FI_GROUP_BLOCKS;
     vd lo = vd_set1(p->d_lo), sc = vd_set1(p->d_scale), hi = vd_set1(p->d_hi);
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_WD) {
-        vuh c[4];
-        blocks_vuh(p, b + l, c);
-        for (unsigned j = 0; j < 2; j++)
-            vd_store((double *)dst + 16 * j + l,
-                     vd_min(vd_fma(unit_f64(c[2 * j], c[2 * j + 1]), sc, lo), hi));
+    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
+        vu c[4];
+        vu_philox(&x->keys, b + l, c);
+        for (unsigned h = 0; h < FI_W / FI_WD; h++) {
+            unsigned lh = l + h * FI_WD;
+            for (unsigned j = 0; j < 2; j++) {
+                vd u = unit_f64(vu_half(c[2 * j], (int)h), vu_half(c[2 * j + 1], (int)h));
+                vd_store((double *)dst + 16 * j + lh, vd_min(vd_fma(u, sc, lo), hi));
+            }
+        }
     }
 }
 
 /* float64, normal: elements l, 16 + l <- Box-Muller (cos, sin), radius from
  * words 0, 1 and angle from words 2, 3 of lane l. */
-static void group_normal64(const fi_params *p, uint64_t g, void *dst)
+FI_INLINE void group_normal64(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
 {
+    (void)ng;
+    const fi_params *p = x->p;
     uint64_t b = g * FI_GROUP_BLOCKS;
     vd mean = vd_set1(p->d_mean), sd = vd_set1(p->d_std);
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_WD) {
-        vuh c[4];
-        vd zc, zs;
-        blocks_vuh(p, b + l, c);
-        boxmuller_f64(c[0], c[1], c[2], c[3], &zc, &zs);
-        vd_store((double *)dst + l, vd_fma(zc, sd, mean));
-        vd_store((double *)dst + 16 + l, vd_fma(zs, sd, mean));
+    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
+        vu c[4];
+        vu_philox(&x->keys, b + l, c);
+        for (unsigned h = 0; h < FI_W / FI_WD; h++) {
+            unsigned lh = l + h * FI_WD;
+            vd zc, zs;
+            boxmuller_f64(vu_half(c[0], (int)h), vu_half(c[1], (int)h), vu_half(c[2], (int)h),
+                          vu_half(c[3], (int)h), &zc, &zs);
+            vd_store((double *)dst + lh, vd_fma(zc, sd, mean));
+            vd_store((double *)dst + 16 + lh, vd_fma(zs, sd, mean));
+        }
     }
 }
 
 /* float64, truncated normal: element 16j + l <- words 2j, 2j + 1 of lane l. */
-static void group_truncnorm64(const fi_params *p, uint64_t g, void *dst)
+FI_INLINE void group_truncnorm64(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
 {
+    (void)ng;
     uint64_t b = g * FI_GROUP_BLOCKS;
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_WD) {
-        vuh c[4];
-        blocks_vuh(p, b + l, c);
-        for (unsigned j = 0; j < 2; j++)
-            vd_store((double *)dst + 16 * j + l, truncnorm_f64(p, c[2 * j], c[2 * j + 1]));
+    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
+        vu c[4];
+        vu_philox(&x->keys, b + l, c);
+        for (unsigned h = 0; h < FI_W / FI_WD; h++) {
+            unsigned lh = l + h * FI_WD;
+            for (unsigned j = 0; j < 2; j++)
+                vd_store((double *)dst + 16 * j + lh,
+                         truncnorm_f64(x->p, vu_half(c[2 * j], (int)h), vu_half(c[2 * j + 1], (int)h)));
+        }
     }
 }
 
-static void group_uniform_f32(const fi_params *p, uint64_t g, void *d) { group_uniform32(p, g, d, OUT_F32); }
-static void group_uniform_f16(const fi_params *p, uint64_t g, void *d) { group_uniform32(p, g, d, OUT_F16); }
-static void group_uniform_bf16(const fi_params *p, uint64_t g, void *d) { group_uniform32(p, g, d, OUT_BF16); }
-static void group_normal_f32(const fi_params *p, uint64_t g, void *d) { group_normal32(p, g, d, OUT_F32); }
-static void group_normal_f16(const fi_params *p, uint64_t g, void *d) { group_normal32(p, g, d, OUT_F16); }
-static void group_normal_bf16(const fi_params *p, uint64_t g, void *d) { group_normal32(p, g, d, OUT_BF16); }
-static void group_truncnorm_f32(const fi_params *p, uint64_t g, void *d) { group_truncnorm32(p, g, d, OUT_F32); }
-static void group_truncnorm_f16(const fi_params *p, uint64_t g, void *d) { group_truncnorm32(p, g, d, OUT_F16); }
-static void group_truncnorm_bf16(const fi_params *p, uint64_t g, void *d) { group_truncnorm32(p, g, d, OUT_BF16); }
+FI_INLINE void group_uniform_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { (void)ng; group_uniform32(x, g, d, OUT_F32); }
+FI_INLINE void group_uniform_f16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { (void)ng; group_uniform32(x, g, d, OUT_F16); }
+FI_INLINE void group_uniform_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { (void)ng; group_uniform32(x, g, d, OUT_BF16); }
+FI_INLINE void group_normal_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { (void)ng; group_normal32(x, g, d, OUT_F32); }
+FI_INLINE void group_normal_f16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { (void)ng; group_normal32(x, g, d, OUT_F16); }
+FI_INLINE void group_normal_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { (void)ng; group_normal32(x, g, d, OUT_BF16); }
+FI_INLINE void group_truncnorm_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { group_truncnorm32(x, g, ng, d, OUT_F32); }
+FI_INLINE void group_truncnorm_f16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { group_truncnorm32(x, g, ng, d, OUT_F16); }
+FI_INLINE void group_truncnorm_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { group_truncnorm32(x, g, ng, d, OUT_BF16); }
 
 /* ------------------------------------------------------------------ */
-/* Drive whole groups over [offset, offset + n); partial groups at either end
- * are generated into a scratch group and the needed part copied out. */
+/* Drive whole groups over [offset, offset + n): runs of up to `batch` whole
+ * groups are written in place; partial groups at either end are generated
+ * into a scratch group and the needed part copied out.  Unbatched kinds
+ * (batch 1) always get ng == 1.  The group function has a single call
+ * site, so it is inlined into the loop. */
 
-typedef void (*group_fn)(const fi_params *, uint64_t, void *);
+typedef void (*group_fn)(const fi_ctx *, uint64_t g, unsigned ng, void *dst);
 
-static inline void drive(group_fn fn, const fi_params *p, uint64_t offset, uint64_t n,
-                         void *out, unsigned gsize, size_t itemsize)
+FI_INLINE void drive(group_fn fn, unsigned batch, const fi_params *p, uint64_t offset, uint64_t n,
+                     void *out, unsigned gsize, size_t itemsize)
 {
-    _Alignas(64) unsigned char scratch[64 * 8];
+    _Alignas(64) unsigned char scratch[FI_GROUP_N32 * 8];
     unsigned char *o = (unsigned char *)out;
     uint64_t g = offset / gsize;
     unsigned skip = (unsigned)(offset % gsize);
+    fi_ctx x;
     if (n == 0) return;
-    if (skip) {
+    ctx_init(&x, p);
+    while (n) {
         uint64_t take = gsize - skip;
+        unsigned ng = 1;
+        int whole;
         if (take > n) take = n;
-        fn(p, g, scratch);
-        memcpy(o, scratch + skip * itemsize, (size_t)take * itemsize);
+        whole = take == gsize;
+        if (whole) {
+            uint64_t avail = n / gsize;
+            ng = avail < batch ? (unsigned)avail : batch;
+            take = (uint64_t)ng * gsize;
+        }
+        fn(&x, g, ng, whole ? (void *)o : (void *)scratch);
+        if (!whole) memcpy(o, scratch + skip * itemsize, (size_t)take * itemsize);
         o += take * itemsize;
         n -= take;
-        g++;
-    }
-    for (; n >= gsize; n -= gsize, g++, o += gsize * itemsize)
-        fn(p, g, o);
-    if (n) {
-        fn(p, g, scratch);
-        memcpy(o, scratch, (size_t)n * itemsize);
+        g += ng;
+        skip = 0;
     }
 }
 
-static void fill_raw(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_raw, p, off, n, out, 64, 4); }
-static void fill_uniform_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform_f32, p, off, n, out, 64, 4); }
-static void fill_uniform_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform_f16, p, off, n, out, 64, 2); }
-static void fill_uniform_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform_bf16, p, off, n, out, 64, 2); }
-static void fill_uniform_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform64, p, off, n, out, 32, 8); }
-static void fill_normal_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal_f32, p, off, n, out, 64, 4); }
-static void fill_normal_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal_f16, p, off, n, out, 64, 2); }
-static void fill_normal_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal_bf16, p, off, n, out, 64, 2); }
-static void fill_normal_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal64, p, off, n, out, 32, 8); }
-static void fill_truncnorm_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm_f32, p, off, n, out, 64, 4); }
-static void fill_truncnorm_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm_f16, p, off, n, out, 64, 2); }
-static void fill_truncnorm_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm_bf16, p, off, n, out, 64, 2); }
-static void fill_truncnorm_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm64, p, off, n, out, 32, 8); }
+static void fill_raw(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_raw, 1, p, off, n, out, FI_GROUP_N32, 4); }
+static void fill_uniform_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform_f32, 1, p, off, n, out, FI_GROUP_N32, 4); }
+static void fill_uniform_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform_f16, 1, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_uniform_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform_bf16, 1, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_uniform_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform64, 1, p, off, n, out, FI_GROUP_N64, 8); }
+static void fill_normal_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal_f32, 1, p, off, n, out, FI_GROUP_N32, 4); }
+static void fill_normal_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal_f16, 1, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_normal_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal_bf16, 1, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_normal_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal64, 1, p, off, n, out, FI_GROUP_N64, 8); }
+static void fill_truncnorm_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm_f32, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
+static void fill_truncnorm_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm_f16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_truncnorm_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm_bf16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_truncnorm_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm64, 1, p, off, n, out, FI_GROUP_N64, 8); }
 
 const fi_kernel_table FI_TABLE = {
     FI_TABLE_NAME,

@@ -16,6 +16,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
+#include "fi_kernels.h"
 
 #define FI_W 8
 #define FI_WD 4
@@ -26,7 +27,6 @@ typedef __m128i vuh;
 typedef __m256d vd;
 
 #define FI_ODD_LANES32 0xAA /* odd 32-bit lanes (immediate of vpblendd) */
-#define FI_ODD_LANES32_X 0xA
 #define FI_F32_SIGN 0x80000000u
 #define FI_F32_ABS 0x7fffffffu
 #define FI_F32_INF 0x7f800000u
@@ -35,26 +35,71 @@ typedef __m256d vd;
  * exactly 2**52 + v, so subtracting 2**52 converts v to double exactly. */
 #define FI_F64_2P52_BITS 0x4330000000000000ll
 
+/* ---- Philox4x32-10 ---- */
+/* Round keys as broadcast vectors (memory operands of the xors). */
+typedef struct fi_philox_keys {
+    __m256i k0[FI_PHILOX_ROUNDS], k1[FI_PHILOX_ROUNDS];
+    __m256i s0, s1;
+} fi_philox_keys;
+
+static inline void fi_philox_keys_init(fi_philox_keys *ks, uint32_t k0, uint32_t k1,
+                                       uint32_t s0, uint32_t s1)
+{
+    for (int r = 0; r < FI_PHILOX_ROUNDS; r++) {
+        ks->k0[r] = _mm256_set1_epi32((int)k0);
+        ks->k1[r] = _mm256_set1_epi32((int)k1);
+        k0 += FI_PHILOX_W0;
+        k1 += FI_PHILOX_W1;
+    }
+    ks->s0 = _mm256_set1_epi32((int)s0);
+    ks->s1 = _mm256_set1_epi32((int)s1);
+}
+
+/* One round on 4 blocks held in the low halves of 64-bit lanes: vpmuludq
+ * reads only those, so products stay whole and only "hi" needs a shift
+ * (see fi_ops_avx512.h). */
+static inline void fi_philox_round_q(__m256i c[4], __m256i k0, __m256i k1)
+{
+    const __m256i m0 = _mm256_set1_epi32((int)FI_PHILOX_M0);
+    const __m256i m1 = _mm256_set1_epi32((int)FI_PHILOX_M1);
+    __m256i p0 = _mm256_mul_epu32(c[0], m0);
+    __m256i p1 = _mm256_mul_epu32(c[2], m1);
+    c[0] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c[1]), k0);
+    c[2] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c[3]), k1);
+    c[1] = p1;
+    c[3] = p0;
+}
+
+/* Even blocks in one set of vectors, odd ones in the other, merged at the end. */
+static inline void vu_philox(const fi_philox_keys *ks, uint64_t b, __m256i out[4])
+{
+    const __m256i base = _mm256_set1_epi64x((long long)(uint32_t)b);
+    const __m256i bhi = _mm256_set1_epi32((int)(uint32_t)(b >> 32));
+    __m256i e[4], o[4];
+    e[0] = _mm256_add_epi64(base, _mm256_setr_epi64x(0, 2, 4, 6));
+    o[0] = _mm256_add_epi64(e[0], _mm256_set1_epi64x(1));
+    e[1] = o[1] = bhi;
+    e[2] = o[2] = ks->s0;
+    e[3] = o[3] = ks->s1;
+    for (int r = 0; r < FI_PHILOX_ROUNDS; r++) {
+        fi_philox_round_q(e, ks->k0[r], ks->k1[r]);
+        fi_philox_round_q(o, ks->k0[r], ks->k1[r]);
+    }
+    /* vpshufd 0xB1 swaps the 32-bit halves of each 64-bit lane */
+    for (int j = 0; j < 4; j++)
+        out[j] = _mm256_blend_epi32(e[j], _mm256_shuffle_epi32(o[j], 0xB1), FI_ODD_LANES32);
+}
+
 /* ---- uint32 lanes (full width) ---- */
 static inline vu vu_set1(uint32_t x) { return _mm256_set1_epi32((int)x); }
-static inline vu vu_iota(uint32_t base)
-{
-    return _mm256_add_epi32(_mm256_set1_epi32((int)base), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 static inline vu vu_add(vu a, vu b) { return _mm256_add_epi32(a, b); }
 static inline vu vu_sub(vu a, vu b) { return _mm256_sub_epi32(a, b); }
-static inline vu vu_xor(vu a, vu b) { return _mm256_xor_si256(a, b); }
 static inline vu vu_and(vu a, vu b) { return _mm256_and_si256(a, b); }
 static inline vu vu_srl(vu a, int n) { return _mm256_srli_epi32(a, n); }
 static inline vu vu_sll(vu a, int n) { return _mm256_slli_epi32(a, n); }
-/* vpmuludq on the even lanes, and on the odd lanes shifted down. */
-static inline vu vu_mulhilo(vu a, uint32_t m, vu *hi)
+static inline vuh vu_half(vu a, int h)
 {
-    const __m256i vm = _mm256_set1_epi32((int)m);
-    __m256i even = _mm256_mul_epu32(a, vm);
-    __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), vm);
-    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, FI_ODD_LANES32);
-    return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), FI_ODD_LANES32);
+    return h ? _mm256_extracti128_si256(a, 1) : _mm256_castsi256_si128(a);
 }
 /* 4 x 8 transpose: dst[4*l + j] = c_j[l].  After the interleaves, 128-bit
  * half k of u_i holds block 4k + i; vperm2i128 puts the halves in order. */
@@ -108,7 +153,50 @@ static inline void vf_decomp(vf x, vf *m, vf *e)
     *m = _mm256_castsi256_ps(
         _mm256_add_epi32(_mm256_and_si256(ix, _mm256_set1_epi32(0x007fffff)), c));
 }
+static inline vf vf_load(const float *src) { return _mm256_loadu_ps(src); }
 static inline void vf_store(float *dst, vf v) { _mm256_storeu_ps(dst, v); }
+
+/* AVX2 has no compress/expand: each 128-bit half is permuted with a
+ * 16-entry table indexed by its 4-bit lane mask.
+ * fi_pack4[m] lists the set lanes of m first (left-packing);
+ * fi_unpack4[m][i] is the number of set lanes of m below lane i (the
+ * source index of lane i when expanding). */
+static const int32_t fi_pack4[16][4] = {
+    {0, 0, 0, 0}, {0, 0, 0, 0}, {1, 0, 0, 0}, {0, 1, 0, 0},
+    {2, 0, 0, 0}, {0, 2, 0, 0}, {1, 2, 0, 0}, {0, 1, 2, 0},
+    {3, 0, 0, 0}, {0, 3, 0, 0}, {1, 3, 0, 0}, {0, 1, 3, 0},
+    {2, 3, 0, 0}, {0, 2, 3, 0}, {1, 2, 3, 0}, {0, 1, 2, 3},
+};
+static const int32_t fi_unpack4[16][4] = {
+    {0, 0, 0, 0}, {0, 1, 1, 1}, {0, 0, 1, 1}, {0, 1, 2, 2},
+    {0, 0, 0, 1}, {0, 1, 1, 2}, {0, 0, 1, 2}, {0, 1, 2, 3},
+    {0, 0, 0, 0}, {0, 1, 1, 1}, {0, 0, 1, 1}, {0, 1, 2, 2},
+    {0, 0, 0, 1}, {0, 1, 1, 2}, {0, 0, 1, 2}, {0, 1, 2, 3},
+};
+/* popcount of a 4-bit m: nibble m of this constant */
+#define FI_POPCOUNT4_TABLE 0x4332322132212110ull
+static inline unsigned fi_popcount4(unsigned m) { return (unsigned)(FI_POPCOUNT4_TABLE >> (4 * m)) & 15u; }
+
+static inline unsigned vf_compress_lt(float *dst, vf a, vf b, vf x)
+{
+    unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_LT_OQ));
+    unsigned lo = m & 15u, hi = m >> 4, nlo = fi_popcount4(lo);
+    __m128 xlo = _mm256_castps256_ps128(x), xhi = _mm256_extractf128_ps(x, 1);
+    _mm_storeu_ps(dst, _mm_permutevar_ps(xlo, _mm_loadu_si128((const __m128i *)fi_pack4[lo])));
+    _mm_storeu_ps(dst + nlo, _mm_permutevar_ps(xhi, _mm_loadu_si128((const __m128i *)fi_pack4[hi])));
+    return nlo + fi_popcount4(hi);
+}
+static inline vf vf_expand_lt(const float *src, vf a, vf b, vf y)
+{
+    __m256 sel = _mm256_cmp_ps(a, b, _CMP_LT_OQ);
+    unsigned m = (unsigned)_mm256_movemask_ps(sel);
+    unsigned lo = m & 15u, hi = m >> 4;
+    __m128i ilo = _mm_loadu_si128((const __m128i *)fi_unpack4[lo]);
+    __m128i ihi = _mm_add_epi32(_mm_loadu_si128((const __m128i *)fi_unpack4[hi]),
+                                _mm_set1_epi32((int)fi_popcount4(lo)));
+    __m256 v = _mm256_permutevar8x32_ps(_mm256_loadu_ps(src), _mm256_set_m128i(ihi, ilo));
+    return _mm256_blendv_ps(y, v, sel);
+}
 /* vcvtps2ph with an immediate rounding mode (not MXCSR): nearest even. */
 static inline void vf_store_f16(uint16_t *dst, vf v)
 {
@@ -133,24 +221,11 @@ static inline void vf_store_bf16(uint16_t *dst, vf v)
 
 /* ---- uint32 lanes (double width: 4 in an xmm) ---- */
 static inline vuh vuh_set1(uint32_t x) { return _mm_set1_epi32((int)x); }
-static inline vuh vuh_iota(uint32_t base)
-{
-    return _mm_add_epi32(_mm_set1_epi32((int)base), _mm_setr_epi32(0, 1, 2, 3));
-}
 static inline vuh vuh_add(vuh a, vuh b) { return _mm_add_epi32(a, b); }
 static inline vuh vuh_sub(vuh a, vuh b) { return _mm_sub_epi32(a, b); }
-static inline vuh vuh_xor(vuh a, vuh b) { return _mm_xor_si128(a, b); }
 static inline vuh vuh_and(vuh a, vuh b) { return _mm_and_si128(a, b); }
 static inline vuh vuh_srl(vuh a, int n) { return _mm_srli_epi32(a, n); }
 static inline vuh vuh_sll(vuh a, int n) { return _mm_slli_epi32(a, n); }
-static inline vuh vuh_mulhilo(vuh a, uint32_t m, vuh *hi)
-{
-    const __m128i vm = _mm_set1_epi32((int)m);
-    __m128i even = _mm_mul_epu32(a, vm);
-    __m128i odd = _mm_mul_epu32(_mm_srli_epi64(a, 32), vm);
-    *hi = _mm_blend_epi32(_mm_srli_epi64(even, 32), odd, FI_ODD_LANES32_X);
-    return _mm_blend_epi32(even, _mm_slli_epi64(odd, 32), FI_ODD_LANES32_X);
-}
 
 /* ---- double lanes ---- */
 static inline vd vd_set1(double x) { return _mm256_set1_pd(x); }

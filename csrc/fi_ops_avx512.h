@@ -3,7 +3,7 @@
  * specification) on AVX-512 registers: 16 float/uint32 lanes in a zmm, and
  * for the double-precision kernels 8 uint32 lanes in a ymm next to 8 double
  * lanes in a zmm.  Needs AVX512F, DQ (64-bit int <-> double), BW and VL
- * (the 256-bit mask tests); the including file raises the target.
+ * (the 256-bit mask tests) and POPCNT; the including file raises the target.
  *
  * Every operation gives each lane exactly what the scalar one gives: single
  * IEEE operations, explicit FMA, integer->float conversions under the
@@ -17,6 +17,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
+#include "fi_kernels.h"
 
 #define FI_W 16
 #define FI_WD 8
@@ -27,35 +28,83 @@ typedef __m256i vuh;
 typedef __m512d vd;
 
 #define FI_ODD_LANES32 0xAAAAu   /* odd 32-bit lanes of a zmm */
-#define FI_ODD_LANES32_Y 0xAAu   /* the same for a ymm (immediate of vpblendd) */
 #define FI_F32_SIGN 0x80000000u
 #define FI_F32_ABS 0x7fffffffu
 #define FI_F32_INF 0x7f800000u
 #define FI_F64_SIGN 0x8000000000000000ull
 
+/* ---- Philox4x32-10 ---- */
+/* Round keys as broadcast vectors, so that the rounds take them as memory
+ * operands instead of re-broadcasting them for every group. */
+typedef struct fi_philox_keys {
+    __m512i k0[FI_PHILOX_ROUNDS], k1[FI_PHILOX_ROUNDS];
+    __m512i s0, s1;
+} fi_philox_keys;
+
+static inline void fi_philox_keys_init(fi_philox_keys *ks, uint32_t k0, uint32_t k1,
+                                       uint32_t s0, uint32_t s1)
+{
+    for (int r = 0; r < FI_PHILOX_ROUNDS; r++) {
+        ks->k0[r] = _mm512_set1_epi32((int)k0);
+        ks->k1[r] = _mm512_set1_epi32((int)k1);
+        k0 += FI_PHILOX_W0;
+        k1 += FI_PHILOX_W1;
+    }
+    ks->s0 = _mm512_set1_epi32((int)s0);
+    ks->s1 = _mm512_set1_epi32((int)s1);
+}
+
+#define FI_XOR3 0x96 /* vpternlog truth table of a ^ b ^ c */
+
+/* One round on 8 blocks whose words sit in the low halves of 64-bit lanes.
+ * vpmuludq reads only those halves, so the high halves may hold anything:
+ * the 64-bit products are kept whole (their low halves are the "lo" words)
+ * and only the "hi" words need a shift.  This avoids the blends that a
+ * 16-lane 32-bit layout needs. */
+static inline void fi_philox_round_q(__m512i c[4], __m512i k0, __m512i k1)
+{
+    const __m512i m0 = _mm512_set1_epi32((int)FI_PHILOX_M0);
+    const __m512i m1 = _mm512_set1_epi32((int)FI_PHILOX_M1);
+    __m512i p0 = _mm512_mul_epu32(c[0], m0);
+    __m512i p1 = _mm512_mul_epu32(c[2], m1);
+    c[0] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c[1], k0, FI_XOR3);
+    c[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), c[3], k1, FI_XOR3);
+    c[1] = p1;
+    c[3] = p0;
+}
+
+/* Even blocks b, b+2, ..., b+14 in one set of vectors, odd ones in the
+ * other; the final merge takes the low halves of the even set and moves
+ * the odd set's low halves up into the odd 32-bit lanes. */
+static inline void vu_philox(const fi_philox_keys *ks, uint64_t b, __m512i out[4])
+{
+    const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+    const __m512i base = _mm512_set1_epi64((long long)(uint32_t)b);
+    const __m512i bhi = _mm512_set1_epi32((int)(uint32_t)(b >> 32));
+    __m512i e[4], o[4];
+    e[0] = _mm512_add_epi64(base, even);
+    o[0] = _mm512_add_epi64(e[0], _mm512_set1_epi64(1));
+    e[1] = o[1] = bhi;
+    e[2] = o[2] = ks->s0;
+    e[3] = o[3] = ks->s1;
+    for (int r = 0; r < FI_PHILOX_ROUNDS; r++) {
+        fi_philox_round_q(e, ks->k0[r], ks->k1[r]);
+        fi_philox_round_q(o, ks->k0[r], ks->k1[r]);
+    }
+    for (int j = 0; j < 4; j++)
+        out[j] = _mm512_mask_shuffle_epi32(e[j], FI_ODD_LANES32, o[j], _MM_PERM_CDAB);
+}
+
 /* ---- uint32 lanes (full width) ---- */
 static inline vu vu_set1(uint32_t x) { return _mm512_set1_epi32((int)x); }
-static inline vu vu_iota(uint32_t base)
-{
-    return _mm512_add_epi32(_mm512_set1_epi32((int)base),
-                            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-}
 static inline vu vu_add(vu a, vu b) { return _mm512_add_epi32(a, b); }
 static inline vu vu_sub(vu a, vu b) { return _mm512_sub_epi32(a, b); }
-static inline vu vu_xor(vu a, vu b) { return _mm512_xor_si512(a, b); }
 static inline vu vu_and(vu a, vu b) { return _mm512_and_si512(a, b); }
 static inline vu vu_srl(vu a, int n) { return _mm512_srli_epi32(a, (unsigned)n); }
 static inline vu vu_sll(vu a, int n) { return _mm512_slli_epi32(a, (unsigned)n); }
-/* vpmuludq multiplies the even 32-bit lanes into 64-bit products; the odd
- * lanes are shifted down for a second one.  The low halves of the even
- * products and the high halves of the odd ones are already in place. */
-static inline vu vu_mulhilo(vu a, uint32_t m, vu *hi)
+static inline vuh vu_half(vu a, int h)
 {
-    const __m512i vm = _mm512_set1_epi32((int)m);
-    __m512i even = _mm512_mul_epu32(a, vm);
-    __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), vm);
-    *hi = _mm512_mask_blend_epi32(FI_ODD_LANES32, _mm512_srli_epi64(even, 32), odd);
-    return _mm512_mask_blend_epi32(FI_ODD_LANES32, even, _mm512_slli_epi64(odd, 32));
+    return h ? _mm512_extracti64x4_epi64(a, 1) : _mm512_castsi512_si256(a);
 }
 /* 4 x 16 transpose: dst[4*l + j] = c_j[l].  Interleaving gives, in 128-bit
  * lane k of u_i, the 4 words of block 4k + i; the two 128-bit shuffles then
@@ -112,7 +161,26 @@ static inline void vf_decomp(vf x, vf *m, vf *e)
     *m = _mm512_castsi512_ps(
         _mm512_add_epi32(_mm512_and_si512(ix, _mm512_set1_epi32(0x007fffff)), c));
 }
+static inline vf vf_load(const float *src) { return _mm512_loadu_ps(src); }
 static inline void vf_store(float *dst, vf v) { _mm512_storeu_ps(dst, v); }
+/* Register forms of vcompressps/vexpandps plus a plain store/load: the
+ * memory forms are microcoded and slow on some cores (Zen 4).  The empty
+ * asm keeps the compiler from folding the load back into vexpandps. */
+static inline unsigned vf_compress_lt(float *dst, vf a, vf b, vf x)
+{
+    __mmask16 k = _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ);
+    _mm512_storeu_ps(dst, _mm512_maskz_compress_ps(k, x));
+    return (unsigned)_mm_popcnt_u32(k);
+}
+static inline vf vf_expand_lt(const float *src, vf a, vf b, vf y)
+{
+    __mmask16 k = _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ);
+    __m512 v = _mm512_loadu_ps(src);
+#if defined(__GNUC__) || defined(__clang__)
+    __asm__("" : "+v"(v));
+#endif
+    return _mm512_mask_expand_ps(y, k, v);
+}
 /* vcvtps2ph with an immediate rounding mode (not MXCSR): nearest even. */
 static inline void vf_store_f16(uint16_t *dst, vf v)
 {
@@ -135,24 +203,11 @@ static inline void vf_store_bf16(uint16_t *dst, vf v)
 
 /* ---- uint32 lanes (double width: 8 in a ymm) ---- */
 static inline vuh vuh_set1(uint32_t x) { return _mm256_set1_epi32((int)x); }
-static inline vuh vuh_iota(uint32_t base)
-{
-    return _mm256_add_epi32(_mm256_set1_epi32((int)base), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 static inline vuh vuh_add(vuh a, vuh b) { return _mm256_add_epi32(a, b); }
 static inline vuh vuh_sub(vuh a, vuh b) { return _mm256_sub_epi32(a, b); }
-static inline vuh vuh_xor(vuh a, vuh b) { return _mm256_xor_si256(a, b); }
 static inline vuh vuh_and(vuh a, vuh b) { return _mm256_and_si256(a, b); }
 static inline vuh vuh_srl(vuh a, int n) { return _mm256_srli_epi32(a, n); }
 static inline vuh vuh_sll(vuh a, int n) { return _mm256_slli_epi32(a, n); }
-static inline vuh vuh_mulhilo(vuh a, uint32_t m, vuh *hi)
-{
-    const __m256i vm = _mm256_set1_epi32((int)m);
-    __m256i even = _mm256_mul_epu32(a, vm);
-    __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), vm);
-    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, FI_ODD_LANES32_Y);
-    return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), FI_ODD_LANES32_Y);
-}
 
 /* ---- double lanes ---- */
 static inline vd vd_set1(double x) { return _mm512_set1_pd(x); }
