@@ -20,7 +20,6 @@
 #define FI_GROUP_N32 64u /* elements per group: raw and the float32 family */
 #define FI_GROUP_N64 32u /* elements per group: float64 */
 #define FI_NV32 (FI_GROUP_N32 / FI_W)   /* vf vectors per group */
-#define FI_NV64 (FI_GROUP_N64 / FI_WD)  /* vd vectors per group */
 
 #if defined(__GNUC__) || defined(__clang__)
 /* The group functions are inlined into the fill loop so that constants
@@ -331,14 +330,35 @@ static inline vd truncnorm_f64(const fi_params *p, vuh wa, vuh wb)
 }
 
 /* ------------------------------------------------------------------ */
-/* Groups: compute one whole group into v[] (element order), then store. */
+/* Groups.  A kernel fills a batch of ng whole groups (g .. g + ng - 1) at
+ * dst: first the Philox blocks of the whole batch, then the transforms.
+ * Batching puts several independent dependency chains (Philox rounds, the
+ * log/div/sqrt chains of Box-Muller) next to each other in the instruction
+ * stream, where out-of-order execution can overlap them; it changes no
+ * value, since every lane is computed exactly as alone. */
+
+#define FI_BATCH 2u     /* groups per batch, most kinds */
+#define FI_TN_BATCH 4u  /* groups per batch, truncated normal (float32 family) */
+#define FI_NB (FI_GROUP_BLOCKS / FI_W)  /* vu_philox calls per group */
+
+/* c[k] = the FI_W blocks starting at block 16 g + k FI_W, k < ng FI_NB. */
+FI_INLINE void philox_groups(const fi_ctx *x, uint64_t g, unsigned ng, vu c[][4])
+{
+    uint64_t b = g * FI_GROUP_BLOCKS;
+    unsigned n = ng * FI_NB, k = 0;
+    for (; k + 1 < n; k += 2)
+        vu_philox2(&x->keys, b + (uint64_t)k * FI_W, b + (uint64_t)(k + 1) * FI_W, c[k], c[k + 1]);
+    if (k < n)
+        vu_philox(&x->keys, b + (uint64_t)k * FI_W, c[k]);
+}
 
 enum { OUT_F32 = 0, OUT_F16 = 1, OUT_BF16 = 2 };
 
-/* kind is a constant wherever this is inlined, so the branch disappears. */
-FI_INLINE void store_group32(void *dst, const vf v[FI_NV32], int kind)
+/* Store ng groups of float32-family values (v in element order).  kind is
+ * a constant wherever this is inlined, so the branch disappears. */
+FI_INLINE void store_groups32(void *dst, const vf *v, unsigned ng, int kind)
 {
-    for (unsigned i = 0; i < FI_NV32; i++) {
+    for (unsigned i = 0; i < ng * FI_NV32; i++) {
         if (kind == OUT_F32)
             vf_store((float *)dst + i * FI_W, v[i]);
         else if (kind == OUT_F16)
@@ -348,89 +368,81 @@ FI_INLINE void store_group32(void *dst, const vf v[FI_NV32], int kind)
     }
 }
 
-FI_INLINE void group_raw(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
+/* raw: the 64 words of the group's 16 blocks, in order. */
+FI_INLINE void groups_raw(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
 {
-    (void)ng;
-    uint64_t b = g * FI_GROUP_BLOCKS;
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
-        vu c[4];
-        vu_philox(&x->keys, b + l, c);
-        vu_store_interleave4((uint32_t *)dst + 4 * l, c[0], c[1], c[2], c[3]);
-    }
+    vu c[FI_BATCH * FI_NB][4];
+    philox_groups(x, g, ng, c);
+    for (unsigned k = 0; k < ng * FI_NB; k++)
+        vu_store_interleave4((uint32_t *)dst + 4 * FI_W * k, c[k][0], c[k][1], c[k][2], c[k][3]);
 }
 
 /* float32 family, uniform: element 16j + l <- word j of lane l. */
-FI_INLINE void group_uniform32(const fi_ctx *x, uint64_t g, void *dst, int kind)
+FI_INLINE void groups_uniform32(const fi_ctx *x, uint64_t g, unsigned ng, void *dst, int kind)
 {
     const fi_params *p = x->p;
-    uint64_t b = g * FI_GROUP_BLOCKS;
     vf lo = vf_set1(p->f_lo), sc = vf_set1(p->f_scale), hi = vf_set1(p->f_hi);
-    vf v[FI_NV32];
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
-        vu c[4];
-        vu_philox(&x->keys, b + l, c);
-        for (unsigned j = 0; j < 4; j++)
-            v[(16 * j + l) / FI_W] = vf_min(vf_fma(unit_f32(c[j]), sc, lo), hi);
-    }
-    store_group32(dst, v, kind);
+    vu c[FI_BATCH * FI_NB][4];
+    vf v[FI_BATCH * FI_NV32];
+    philox_groups(x, g, ng, c);
+    for (unsigned gi = 0; gi < ng; gi++)
+        for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W)
+            for (unsigned j = 0; j < 4; j++)
+                v[gi * FI_NV32 + (16 * j + l) / FI_W] =
+                    vf_min(vf_fma(unit_f32(c[gi * FI_NB + l / FI_W][j]), sc, lo), hi);
+    store_groups32(dst, v, ng, kind);
 }
 
 /* float32 family, normal: elements l and 16 + l <- Box-Muller (cos, sin) of
  * words 0, 1 of lane l; elements 32 + l and 48 + l <- words 2, 3. */
-FI_INLINE void group_normal32(const fi_ctx *x, uint64_t g, void *dst, int kind)
+FI_INLINE void groups_normal32(const fi_ctx *x, uint64_t g, unsigned ng, void *dst, int kind)
 {
     const fi_params *p = x->p;
-    uint64_t b = g * FI_GROUP_BLOCKS;
     vf mean = vf_set1(p->f_mean), sd = vf_set1(p->f_std);
-    vf v[FI_NV32];
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
-        vu c[4];
-        vu_philox(&x->keys, b + l, c);
-        for (unsigned j = 0; j < 2; j++) {
-            vf zc, zs;
-            boxmuller_f32(c[2 * j], c[2 * j + 1], &zc, &zs);
-            v[(32 * j + l) / FI_W] = vf_fma(zc, sd, mean);
-            v[(32 * j + 16 + l) / FI_W] = vf_fma(zs, sd, mean);
-        }
-    }
-    store_group32(dst, v, kind);
+    vu c[FI_BATCH * FI_NB][4];
+    vf v[FI_BATCH * FI_NV32];
+    philox_groups(x, g, ng, c);
+    for (unsigned gi = 0; gi < ng; gi++)
+        for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W)
+            for (unsigned j = 0; j < 2; j++) {
+                const vu *w = c[gi * FI_NB + l / FI_W];
+                vf zc, zs;
+                boxmuller_f32(w[2 * j], w[2 * j + 1], &zc, &zs);
+                v[gi * FI_NV32 + (32 * j + l) / FI_W] = vf_fma(zc, sd, mean);
+                v[gi * FI_NV32 + (32 * j + 16 + l) / FI_W] = vf_fma(zs, sd, mean);
+            }
+    store_groups32(dst, v, ng, kind);
 }
 
 /* float32 family, truncated normal: element 16j + l <- word j of lane l.
  * The central rational is computed on every lane; the tail one only on the
  * lanes with t < -0.425, gathered into full vectors (the last one padded
  * with a harmless value) and scattered back; then one division per lane.
- * Tail lanes are gathered over a batch of ng <= FI_TN_BATCH groups: the
- * gather goes through memory, and a batch gives the stores time to land
- * and the tail enough independent vectors to overlap. */
-#define FI_TN_BATCH 4u
+ * The gather goes through memory; a batch of several groups gives the
+ * stores time to land and the tail several vectors to overlap. */
 #define FI_TN_NV (FI_TN_BATCH * FI_NV32)
 #define FI_TN_N (FI_TN_BATCH * FI_GROUP_N32)
 
-FI_INLINE void group_truncnorm32(const fi_ctx *x, uint64_t g, unsigned ng, void *dst, int kind)
+FI_INLINE void groups_truncnorm32(const fi_ctx *x, uint64_t g, unsigned ng, void *dst, int kind)
 {
     const fi_params *p = x->p;
     const vf split = vf_set1(NDTRI_SPLIT_F32);
-    const size_t itemsize = kind == OUT_F32 ? 4 : 2;
+    vu c[FI_TN_BATCH * FI_NB][4];
     vf pl[FI_TN_NV], pu[FI_TN_NV], t[FI_TN_NV], num[FI_TN_NV], den[FI_TN_NV];
     float tail_s[FI_TN_N + FI_W], tail_num[FI_TN_N + FI_W], tail_den[FI_TN_N + FI_W];
     unsigned first[FI_TN_NV], ntail = 0; /* first[i]: where vector i's tail lanes start */
-    for (unsigned gi = 0; gi < ng; gi++) {
-        uint64_t b = (g + gi) * FI_GROUP_BLOCKS;
-        for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
-            vu c[4];
-            vu_philox(&x->keys, b + l, c);
+    philox_groups(x, g, ng, c);
+    for (unsigned gi = 0; gi < ng; gi++)
+        for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W)
             for (unsigned j = 0; j < 4; j++) {
                 unsigned i = gi * FI_NV32 + (16 * j + l) / FI_W;
                 vf s;
-                truncnorm_prob_f32(p, c[j], &pl[i], &pu[i], &s);
+                truncnorm_prob_f32(p, c[gi * FI_NB + l / FI_W][j], &pl[i], &pu[i], &s);
                 t[i] = vf_sub(s, vf_set1(0.5f));
                 ndtri_central_f32(t[i], &num[i], &den[i]);
                 first[i] = ntail;
                 ntail += vf_compress_lt(tail_s + ntail, t[i], split, s);
             }
-        }
-    }
     if (ntail) {
         vf_store(tail_s + ntail, vf_set1(0.25f)); /* padding: any s in (0, 0.5] */
         for (unsigned k = 0; k < ntail; k += FI_W) {
@@ -445,91 +457,86 @@ FI_INLINE void group_truncnorm32(const fi_ctx *x, uint64_t g, unsigned ng, void 
         vf d = vf_expand_lt(tail_den + first[i], t[i], split, den[i]);
         num[i] = truncnorm_finish_f32(p, vf_div(n, d), pl[i], pu[i]);
     }
-    for (unsigned gi = 0; gi < ng; gi++)
-        store_group32((unsigned char *)dst + gi * FI_GROUP_N32 * itemsize, num + gi * FI_NV32, kind);
+    store_groups32(dst, num, ng, kind);
 }
 
 /* float64, uniform: element 16j + l <- words 2j, 2j + 1 of lane l.  The
  * blocks are generated FI_W at a time and used in halves of FI_WD lanes. */
-FI_INLINE void group_uniform64(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
+FI_INLINE void groups_uniform64(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
 {
-    (void)ng;
     const fi_params *p = x->p;
-    uint64_t b = g * FI_GROUP_BLOCKS;
     vd lo = vd_set1(p->d_lo), sc = vd_set1(p->d_scale), hi = vd_set1(p->d_hi);
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
-        vu c[4];
-        vu_philox(&x->keys, b + l, c);
-        for (unsigned h = 0; h < FI_W / FI_WD; h++) {
-            unsigned lh = l + h * FI_WD;
-            for (unsigned j = 0; j < 2; j++) {
-                vd u = unit_f64(vu_half(c[2 * j], (int)h), vu_half(c[2 * j + 1], (int)h));
-                vd_store((double *)dst + 16 * j + lh, vd_min(vd_fma(u, sc, lo), hi));
+    vu c[FI_BATCH * FI_NB][4];
+    philox_groups(x, g, ng, c);
+    for (unsigned gi = 0; gi < ng; gi++)
+        for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W)
+            for (unsigned h = 0; h < FI_W / FI_WD; h++) {
+                const vu *w = c[gi * FI_NB + l / FI_W];
+                double *o = (double *)dst + gi * FI_GROUP_N64 + l + h * FI_WD;
+                for (unsigned j = 0; j < 2; j++) {
+                    vd u = unit_f64(vu_half(w[2 * j], (int)h), vu_half(w[2 * j + 1], (int)h));
+                    vd_store(o + 16 * j, vd_min(vd_fma(u, sc, lo), hi));
+                }
             }
-        }
-    }
 }
 
 /* float64, normal: elements l, 16 + l <- Box-Muller (cos, sin), radius from
  * words 0, 1 and angle from words 2, 3 of lane l. */
-FI_INLINE void group_normal64(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
+FI_INLINE void groups_normal64(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
 {
-    (void)ng;
     const fi_params *p = x->p;
-    uint64_t b = g * FI_GROUP_BLOCKS;
     vd mean = vd_set1(p->d_mean), sd = vd_set1(p->d_std);
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
-        vu c[4];
-        vu_philox(&x->keys, b + l, c);
-        for (unsigned h = 0; h < FI_W / FI_WD; h++) {
-            unsigned lh = l + h * FI_WD;
-            vd zc, zs;
-            boxmuller_f64(vu_half(c[0], (int)h), vu_half(c[1], (int)h), vu_half(c[2], (int)h),
-                          vu_half(c[3], (int)h), &zc, &zs);
-            vd_store((double *)dst + lh, vd_fma(zc, sd, mean));
-            vd_store((double *)dst + 16 + lh, vd_fma(zs, sd, mean));
-        }
-    }
+    vu c[FI_BATCH * FI_NB][4];
+    philox_groups(x, g, ng, c);
+    for (unsigned gi = 0; gi < ng; gi++)
+        for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W)
+            for (unsigned h = 0; h < FI_W / FI_WD; h++) {
+                const vu *w = c[gi * FI_NB + l / FI_W];
+                double *o = (double *)dst + gi * FI_GROUP_N64 + l + h * FI_WD;
+                vd zc, zs;
+                boxmuller_f64(vu_half(w[0], (int)h), vu_half(w[1], (int)h),
+                              vu_half(w[2], (int)h), vu_half(w[3], (int)h), &zc, &zs);
+                vd_store(o, vd_fma(zc, sd, mean));
+                vd_store(o + 16, vd_fma(zs, sd, mean));
+            }
 }
 
 /* float64, truncated normal: element 16j + l <- words 2j, 2j + 1 of lane l. */
-FI_INLINE void group_truncnorm64(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
+FI_INLINE void groups_truncnorm64(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
 {
-    (void)ng;
-    uint64_t b = g * FI_GROUP_BLOCKS;
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
-        vu c[4];
-        vu_philox(&x->keys, b + l, c);
-        for (unsigned h = 0; h < FI_W / FI_WD; h++) {
-            unsigned lh = l + h * FI_WD;
-            for (unsigned j = 0; j < 2; j++)
-                vd_store((double *)dst + 16 * j + lh,
-                         truncnorm_f64(x->p, vu_half(c[2 * j], (int)h), vu_half(c[2 * j + 1], (int)h)));
-        }
-    }
+    vu c[FI_BATCH * FI_NB][4];
+    philox_groups(x, g, ng, c);
+    for (unsigned gi = 0; gi < ng; gi++)
+        for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W)
+            for (unsigned h = 0; h < FI_W / FI_WD; h++) {
+                const vu *w = c[gi * FI_NB + l / FI_W];
+                double *o = (double *)dst + gi * FI_GROUP_N64 + l + h * FI_WD;
+                for (unsigned j = 0; j < 2; j++)
+                    vd_store(o + 16 * j, truncnorm_f64(x->p, vu_half(w[2 * j], (int)h),
+                                                       vu_half(w[2 * j + 1], (int)h)));
+            }
 }
 
-FI_INLINE void group_uniform_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { (void)ng; group_uniform32(x, g, d, OUT_F32); }
-FI_INLINE void group_uniform_f16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { (void)ng; group_uniform32(x, g, d, OUT_F16); }
-FI_INLINE void group_uniform_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { (void)ng; group_uniform32(x, g, d, OUT_BF16); }
-FI_INLINE void group_normal_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { (void)ng; group_normal32(x, g, d, OUT_F32); }
-FI_INLINE void group_normal_f16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { (void)ng; group_normal32(x, g, d, OUT_F16); }
-FI_INLINE void group_normal_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { (void)ng; group_normal32(x, g, d, OUT_BF16); }
-FI_INLINE void group_truncnorm_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { group_truncnorm32(x, g, ng, d, OUT_F32); }
-FI_INLINE void group_truncnorm_f16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { group_truncnorm32(x, g, ng, d, OUT_F16); }
-FI_INLINE void group_truncnorm_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { group_truncnorm32(x, g, ng, d, OUT_BF16); }
+FI_INLINE void groups_uniform_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_uniform32(x, g, ng, d, OUT_F32); }
+FI_INLINE void groups_uniform_f16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_uniform32(x, g, ng, d, OUT_F16); }
+FI_INLINE void groups_uniform_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_uniform32(x, g, ng, d, OUT_BF16); }
+FI_INLINE void groups_normal_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_normal32(x, g, ng, d, OUT_F32); }
+FI_INLINE void groups_normal_f16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_normal32(x, g, ng, d, OUT_F16); }
+FI_INLINE void groups_normal_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_normal32(x, g, ng, d, OUT_BF16); }
+FI_INLINE void groups_truncnorm_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm32(x, g, ng, d, OUT_F32); }
+FI_INLINE void groups_truncnorm_f16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm32(x, g, ng, d, OUT_F16); }
+FI_INLINE void groups_truncnorm_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm32(x, g, ng, d, OUT_BF16); }
 
 /* ------------------------------------------------------------------ */
-/* Drive whole groups over [offset, offset + n): runs of up to `batch` whole
- * groups are written in place; partial groups at either end are generated
- * into a scratch group and the needed part copied out.  Unbatched kinds
- * (batch 1) always get ng == 1.  The group function has a single call
- * site, so it is inlined into the loop. */
+/* Drive batches over [offset, offset + n): runs of up to `batch` whole
+ * groups are written in place; a partial group at either end is generated
+ * alone into a scratch group and the needed part copied out.  The kernel
+ * has a single call site, so it is inlined into the loop. */
 
-typedef void (*group_fn)(const fi_ctx *, uint64_t g, unsigned ng, void *dst);
+typedef void (*groups_fn)(const fi_ctx *, uint64_t g, unsigned ng, void *dst);
 
-FI_INLINE void drive(group_fn fn, unsigned batch, const fi_params *p, uint64_t offset, uint64_t n,
-                     void *out, unsigned gsize, size_t itemsize)
+FI_INLINE void drive(groups_fn fn, unsigned batch, const fi_params *p, uint64_t offset,
+                     uint64_t n, void *out, unsigned gsize, size_t itemsize)
 {
     _Alignas(64) unsigned char scratch[FI_GROUP_N32 * 8];
     unsigned char *o = (unsigned char *)out;
@@ -558,19 +565,19 @@ FI_INLINE void drive(group_fn fn, unsigned batch, const fi_params *p, uint64_t o
     }
 }
 
-static void fill_raw(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_raw, 1, p, off, n, out, FI_GROUP_N32, 4); }
-static void fill_uniform_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform_f32, 1, p, off, n, out, FI_GROUP_N32, 4); }
-static void fill_uniform_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform_f16, 1, p, off, n, out, FI_GROUP_N32, 2); }
-static void fill_uniform_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform_bf16, 1, p, off, n, out, FI_GROUP_N32, 2); }
-static void fill_uniform_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform64, 1, p, off, n, out, FI_GROUP_N64, 8); }
-static void fill_normal_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal_f32, 1, p, off, n, out, FI_GROUP_N32, 4); }
-static void fill_normal_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal_f16, 1, p, off, n, out, FI_GROUP_N32, 2); }
-static void fill_normal_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal_bf16, 1, p, off, n, out, FI_GROUP_N32, 2); }
-static void fill_normal_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal64, 1, p, off, n, out, FI_GROUP_N64, 8); }
-static void fill_truncnorm_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm_f32, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
-static void fill_truncnorm_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm_f16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
-static void fill_truncnorm_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm_bf16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
-static void fill_truncnorm_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm64, 1, p, off, n, out, FI_GROUP_N64, 8); }
+static void fill_raw(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_raw, FI_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
+static void fill_uniform_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_uniform_f32, FI_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
+static void fill_uniform_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_uniform_f16, FI_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_uniform_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_uniform_bf16, FI_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_uniform_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_uniform64, FI_BATCH, p, off, n, out, FI_GROUP_N64, 8); }
+static void fill_normal_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_normal_f32, FI_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
+static void fill_normal_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_normal_f16, FI_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_normal_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_normal_bf16, FI_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_normal_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_normal64, FI_BATCH, p, off, n, out, FI_GROUP_N64, 8); }
+static void fill_truncnorm_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm_f32, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
+static void fill_truncnorm_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm_f16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_truncnorm_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm_bf16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_truncnorm_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm64, FI_BATCH, p, off, n, out, FI_GROUP_N64, 8); }
 
 const fi_kernel_table FI_TABLE = {
     FI_TABLE_NAME,

@@ -90,6 +90,16 @@ static inline void vu_philox(const fi_philox_keys *ks, uint64_t b, __m256i out[4
         out[j] = _mm256_blend_epi32(e[j], _mm256_shuffle_epi32(o[j], 0xB1), FI_ODD_LANES32);
 }
 
+/* Two blocks sets; with 16 ymm registers interleaving the rounds would
+ * spill, so they run one after the other (out-of-order execution overlaps
+ * them). */
+static inline void vu_philox2(const fi_philox_keys *ks, uint64_t b0, uint64_t b1,
+                              __m256i out0[4], __m256i out1[4])
+{
+    vu_philox(ks, b0, out0);
+    vu_philox(ks, b1, out1);
+}
+
 /* ---- uint32 lanes (full width) ---- */
 static inline vu vu_set1(uint32_t x) { return _mm256_set1_epi32((int)x); }
 static inline vu vu_add(vu a, vu b) { return _mm256_add_epi32(a, b); }

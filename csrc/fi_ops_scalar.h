@@ -14,9 +14,10 @@
  *
  * Besides the lane-wise operations there are a few whole-vector ones whose
  * results are still defined lane by lane:
- *   fi_philox_keys_init / vu_philox   FI_W consecutive Philox4x32-10 blocks
- *                                     (how the rounds are scheduled is the
- *                                     implementation's business);
+ *   fi_philox_keys_init, vu_philox,   FI_W consecutive Philox4x32-10 blocks
+ *   vu_philox2                        (or two runs of them; how the rounds
+ *                                     are scheduled is the implementation's
+ *                                     business);
  *   vu_half                           lanes [h*FI_WD, (h+1)*FI_WD) of a vu;
  *   vf_compress_lt / vf_expand_lt     move the lanes selected by a < b to or
  *                                     from consecutive floats in memory, in
@@ -83,6 +84,14 @@ static inline void vu_philox(const fi_philox_keys *ks, uint64_t b, vu out[4])
     out[1] = c1;
     out[2] = c2;
     out[3] = c3;
+}
+
+/* vu_philox for two block indices at once (SIMD paths interleave them). */
+static inline void vu_philox2(const fi_philox_keys *ks, uint64_t b0, uint64_t b1, vu out0[4],
+                              vu out1[4])
+{
+    vu_philox(ks, b0, out0);
+    vu_philox(ks, b1, out1);
 }
 
 /* ---- uint32 lanes (full width) ---- */
