@@ -212,21 +212,32 @@ static inline void vf_store_f16(uint16_t *dst, vf v)
 {
     _mm_storeu_si128((__m128i *)dst, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
 }
-/* The scalar path's integer round to nearest even (see fi_ops_avx512.h). */
-static inline void vf_store_bf16(uint16_t *dst, vf v)
+/* The scalar path's integer round to nearest even (see fi_ops_avx512.h):
+ * 32-bit lanes holding the bfloat16 results in their low halves. */
+static inline __m256i fi_bf16_round(vf v)
 {
     __m256i x = _mm256_castps_si256(v);
-    __m256i odd = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
+    __m256i hi = _mm256_srli_epi32(x, 16);
+    __m256i odd = _mm256_and_si256(hi, _mm256_set1_epi32(1));
     __m256i r = _mm256_srli_epi32(
         _mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)), odd), 16);
-    /* both operands are non-negative as int32, so the signed compare is the unsigned one */
-    __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(x, _mm256_set1_epi32((int)FI_F32_ABS)),
-                                     _mm256_set1_epi32((int)FI_F32_INF));
-    __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(0x40));
-    r = _mm256_blendv_epi8(r, quiet, nan);
-    /* every lane is < 2**16, so the saturating pack only narrows */
+    __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+    __m256i quiet = _mm256_or_si256(hi, _mm256_set1_epi32(0x40));
+    return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(r), _mm256_castsi256_ps(quiet), nan));
+}
+/* every lane is < 2**16, so the saturating packs only narrow */
+static inline void vf_store_bf16(uint16_t *dst, vf v)
+{
+    __m256i r = fi_bf16_round(v);
     _mm_storeu_si128((__m128i *)dst,
                      _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1)));
+}
+/* dst[0 .. 2 FI_W) = a, b.  vpackusdw works within 128-bit halves; the
+ * qword permute 0xD8 (0, 2, 1, 3) restores the order. */
+static inline void vf_store2_bf16(uint16_t *dst, vf a, vf b)
+{
+    __m256i packed = _mm256_packus_epi32(fi_bf16_round(a), fi_bf16_round(b));
+    _mm256_storeu_si256((__m256i *)dst, _mm256_permute4x64_epi64(packed, 0xD8));
 }
 
 /* ---- uint32 lanes (double width: 4 in an xmm) ---- */

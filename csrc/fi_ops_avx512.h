@@ -214,17 +214,29 @@ static inline void vf_store_f16(uint16_t *dst, vf v)
 }
 /* The scalar path's integer rounding, not vcvtneps2bf16: that instruction
  * flushes float32 denormals to zero, which would differ from the scalar
- * result for tiny values. */
-static inline void vf_store_bf16(uint16_t *dst, vf v)
+ * result for tiny values.  Returns 32-bit lanes whose high halves are the
+ * bfloat16 results: x + 0x7fff + (bit 16 of x), or for NaN x | 0x00400000
+ * (the scalar (x >> 16) | 0x40). */
+static inline __m512i fi_bf16_round(vf v)
 {
     __m512i x = _mm512_castps_si512(v);
-    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1));
-    __m512i r = _mm512_srli_epi32(
-        _mm512_add_epi32(_mm512_add_epi32(x, _mm512_set1_epi32(0x7fff)), odd), 16);
-    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(x, _mm512_set1_epi32((int)FI_F32_ABS)),
-                                            _mm512_set1_epi32((int)FI_F32_INF));
-    r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(x, 16), _mm512_set1_epi32(0x40));
-    _mm256_storeu_si256((__m256i *)dst, _mm512_cvtepi32_epi16(r));
+    __mmask16 odd = _mm512_test_epi32_mask(x, _mm512_set1_epi32(0x10000));
+    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    __m512i t = _mm512_add_epi32(x, _mm512_set1_epi32(0x7fff));
+    t = _mm512_mask_add_epi32(t, odd, t, _mm512_set1_epi32(1));
+    return _mm512_mask_or_epi32(t, nan, x, _mm512_set1_epi32(0x00400000));
+}
+static inline void vf_store_bf16(uint16_t *dst, vf v)
+{
+    _mm256_storeu_si256((__m256i *)dst, _mm512_cvtepi32_epi16(_mm512_srli_epi32(fi_bf16_round(v), 16)));
+}
+/* dst[0 .. 2 FI_W) = a, b: one word permute picks the high halves of both. */
+static inline void vf_store2_bf16(uint16_t *dst, vf a, vf b)
+{
+    const __m512i high_words = _mm512_setr_epi32(
+        0x00030001, 0x00070005, 0x000b0009, 0x000f000d, 0x00130011, 0x00170015, 0x001b0019, 0x001f001d,
+        0x00230021, 0x00270025, 0x002b0029, 0x002f002d, 0x00330031, 0x00370035, 0x003b0039, 0x003f003d);
+    _mm512_storeu_si512((void *)dst, _mm512_permutex2var_epi16(fi_bf16_round(a), high_words, fi_bf16_round(b)));
 }
 
 /* ---- uint32 lanes (double width: 8 in a ymm) ---- */

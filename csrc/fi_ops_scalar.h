@@ -180,6 +180,12 @@ static inline vf vf_expand_lt(const float *src, vf a, vf b, vf y)
 }
 static inline void vf_store_f16(uint16_t *dst, vf v) { uint16_t h = fi_f32_to_f16(v); memcpy(dst, &h, 2); }
 static inline void vf_store_bf16(uint16_t *dst, vf v) { uint16_t h = fi_f32_to_bf16(v); memcpy(dst, &h, 2); }
+/* dst[0 .. 2 FI_W) = a, b (lets SIMD paths narrow two vectors at once) */
+static inline void vf_store2_bf16(uint16_t *dst, vf a, vf b)
+{
+    vf_store_bf16(dst, a);
+    vf_store_bf16(dst + FI_W, b);
+}
 
 /* ---- uint32 lanes (double width) ---- */
 static inline vuh vuh_set1(uint32_t x) { return x; }
