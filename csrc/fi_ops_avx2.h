@@ -36,28 +36,36 @@ typedef __m256d vd;
 #define FI_F64_2P52_BITS 0x4330000000000000ll
 
 /* ---- Philox4x32-10 ---- */
-/* Round keys as broadcast vectors (memory operands of the xors). */
+/* Blocks in the low halves of 64-bit lanes, even and odd blocks in two sets
+ * of state vectors, and the first two rounds partly computed once for all
+ * lanes: see fi_ops_avx512.h for the derivation. */
 typedef struct fi_philox_keys {
-    __m256i k0[FI_PHILOX_ROUNDS], k1[FI_PHILOX_ROUNDS];
-    __m256i s0, s1;
+    __m256i k0[FI_PHILOX_ROUNDS], k1[FI_PHILOX_ROUNDS]; /* broadcast round keys */
+    __m256i x0, x1;  /* s1 ^ k1[0] (round 0) and lo(s0 M1) ^ k0[1] (round 1) */
+    uint32_t c0_r0;  /* hi(s0 M1) ^ k0[0]: c0 after round 0, before ^ b_hi */
+    uint32_t k1_r1;  /* k1[1] */
 } fi_philox_keys;
 
 static inline void fi_philox_keys_init(fi_philox_keys *ks, uint32_t k0, uint32_t k1,
                                        uint32_t s0, uint32_t s1)
 {
+    uint64_t p1 = (uint64_t)s0 * FI_PHILOX_M1;
+    uint32_t rk0[FI_PHILOX_ROUNDS], rk1[FI_PHILOX_ROUNDS];
     for (int r = 0; r < FI_PHILOX_ROUNDS; r++) {
+        rk0[r] = k0;
+        rk1[r] = k1;
         ks->k0[r] = _mm256_set1_epi32((int)k0);
         ks->k1[r] = _mm256_set1_epi32((int)k1);
         k0 += FI_PHILOX_W0;
         k1 += FI_PHILOX_W1;
     }
-    ks->s0 = _mm256_set1_epi32((int)s0);
-    ks->s1 = _mm256_set1_epi32((int)s1);
+    ks->x0 = _mm256_set1_epi32((int)(s1 ^ rk1[0]));
+    ks->x1 = _mm256_set1_epi32((int)((uint32_t)p1 ^ rk0[1]));
+    ks->c0_r0 = (uint32_t)(p1 >> 32) ^ rk0[0];
+    ks->k1_r1 = rk1[1];
 }
 
-/* One round on 4 blocks held in the low halves of 64-bit lanes: vpmuludq
- * reads only those, so products stay whole and only "hi" needs a shift
- * (see fi_ops_avx512.h). */
+/* One full round on one set. */
 static inline void fi_philox_round_q(__m256i c[4], __m256i k0, __m256i k1)
 {
     const __m256i m0 = _mm256_set1_epi32((int)FI_PHILOX_M0);
@@ -70,18 +78,35 @@ static inline void fi_philox_round_q(__m256i c[4], __m256i k0, __m256i k1)
     c[3] = p0;
 }
 
-/* Even blocks in one set of vectors, odd ones in the other, merged at the end. */
+/* Rounds 0 and 1 of both sets of the FI_W blocks starting at b. */
+static inline void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m256i e[4], __m256i o[4])
+{
+    const __m256i m1 = _mm256_set1_epi32((int)FI_PHILOX_M1);
+    const long long M0 = FI_PHILOX_M0;
+    uint32_t c0 = ks->c0_r0 ^ (uint32_t)(b >> 32);  /* after round 0, every lane */
+    uint64_t p0_r1 = (uint64_t)c0 * FI_PHILOX_M0;   /* round 1's p0, every lane */
+    __m256i x2 = _mm256_set1_epi32((int)((uint32_t)(p0_r1 >> 32) ^ ks->k1_r1));
+    __m256i c3 = _mm256_set1_epi32((int)(uint32_t)p0_r1);
+    __m256i p0e = _mm256_add_epi64(_mm256_set1_epi64x((long long)((uint64_t)(uint32_t)b * FI_PHILOX_M0)),
+                                   _mm256_setr_epi64x(0, 2 * M0, 4 * M0, 6 * M0));
+    __m256i p0o = _mm256_add_epi64(p0e, _mm256_set1_epi64x(M0));
+    __m256i *set[2] = {e, o}, p0[2] = {p0e, p0o};
+    for (int k = 0; k < 2; k++) {
+        __m256i *c = set[k];
+        __m256i c2 = _mm256_xor_si256(_mm256_srli_epi64(p0[k], 32), ks->x0);
+        __m256i p1 = _mm256_mul_epu32(c2, m1);
+        c[0] = _mm256_xor_si256(_mm256_srli_epi64(p1, 32), ks->x1);
+        c[1] = p1;
+        c[2] = _mm256_xor_si256(p0[k], x2);
+        c[3] = c3;
+    }
+}
+
 static inline void vu_philox(const fi_philox_keys *ks, uint64_t b, __m256i out[4])
 {
-    const __m256i base = _mm256_set1_epi64x((long long)(uint32_t)b);
-    const __m256i bhi = _mm256_set1_epi32((int)(uint32_t)(b >> 32));
     __m256i e[4], o[4];
-    e[0] = _mm256_add_epi64(base, _mm256_setr_epi64x(0, 2, 4, 6));
-    o[0] = _mm256_add_epi64(e[0], _mm256_set1_epi64x(1));
-    e[1] = o[1] = bhi;
-    e[2] = o[2] = ks->s0;
-    e[3] = o[3] = ks->s1;
-    for (int r = 0; r < FI_PHILOX_ROUNDS; r++) {
+    fi_philox_start(ks, b, e, o);
+    for (int r = 2; r < FI_PHILOX_ROUNDS; r++) {
         fi_philox_round_q(e, ks->k0[r], ks->k1[r]);
         fi_philox_round_q(o, ks->k0[r], ks->k1[r]);
     }
@@ -90,7 +115,7 @@ static inline void vu_philox(const fi_philox_keys *ks, uint64_t b, __m256i out[4
         out[j] = _mm256_blend_epi32(e[j], _mm256_shuffle_epi32(o[j], 0xB1), FI_ODD_LANES32);
 }
 
-/* Two blocks sets; with 16 ymm registers interleaving the rounds would
+/* Two block sets; with 16 ymm registers interleaving the rounds would
  * spill, so they run one after the other (out-of-order execution overlaps
  * them). */
 static inline void vu_philox2(const fi_philox_keys *ks, uint64_t b0, uint64_t b1,

@@ -34,33 +34,53 @@ typedef __m512d vd;
 #define FI_F64_SIGN 0x8000000000000000ull
 
 /* ---- Philox4x32-10 ---- */
-/* Round keys as broadcast vectors, so that the rounds take them as memory
- * operands instead of re-broadcasting them for every group. */
+/*
+ * Blocks live in the low halves of 64-bit lanes: even blocks b, b+2, ...,
+ * b+14 in one set of four state vectors, odd ones in another.  vpmuludq
+ * reads only the low halves, so the high halves may hold anything: the
+ * 64-bit products are kept whole (their low halves are the "lo" words) and
+ * only the "hi" words need a shift.  This avoids the blends a 16-lane
+ * 32-bit layout needs.  The final merge moves the odd set's words up into
+ * the odd 32-bit lanes.
+ *
+ * The first two rounds are partly the same in every lane, because only
+ * counter word 0 differs between the blocks of a call:
+ *   round 0: p1 = s0 M1 is common, so c0' = hi(s0 M1) ^ b_hi ^ k0[0] is too;
+ *            p0 = (b_lo + lane) M0 = b_lo M0 + lane M0 needs no multiply.
+ *   round 1: p0 = c0' M0 is common.
+ * These are computed once per call (keys) or per block run (in scalar
+ * registers); the remaining per-lane operations are exactly those of the
+ * rounds, so every word is unchanged.
+ */
 typedef struct fi_philox_keys {
-    __m512i k0[FI_PHILOX_ROUNDS], k1[FI_PHILOX_ROUNDS];
-    __m512i s0, s1;
+    __m512i k0[FI_PHILOX_ROUNDS], k1[FI_PHILOX_ROUNDS]; /* broadcast round keys */
+    __m512i x0, x1;  /* s1 ^ k1[0] (round 0) and lo(s0 M1) ^ k0[1] (round 1) */
+    uint32_t c0_r0;  /* hi(s0 M1) ^ k0[0]: c0 after round 0, before ^ b_hi */
+    uint32_t k1_r1;  /* k1[1] */
 } fi_philox_keys;
 
 static inline void fi_philox_keys_init(fi_philox_keys *ks, uint32_t k0, uint32_t k1,
                                        uint32_t s0, uint32_t s1)
 {
+    uint64_t p1 = (uint64_t)s0 * FI_PHILOX_M1;
+    uint32_t rk0[FI_PHILOX_ROUNDS], rk1[FI_PHILOX_ROUNDS];
     for (int r = 0; r < FI_PHILOX_ROUNDS; r++) {
+        rk0[r] = k0;
+        rk1[r] = k1;
         ks->k0[r] = _mm512_set1_epi32((int)k0);
         ks->k1[r] = _mm512_set1_epi32((int)k1);
         k0 += FI_PHILOX_W0;
         k1 += FI_PHILOX_W1;
     }
-    ks->s0 = _mm512_set1_epi32((int)s0);
-    ks->s1 = _mm512_set1_epi32((int)s1);
+    ks->x0 = _mm512_set1_epi32((int)(s1 ^ rk1[0]));
+    ks->x1 = _mm512_set1_epi32((int)((uint32_t)p1 ^ rk0[1]));
+    ks->c0_r0 = (uint32_t)(p1 >> 32) ^ rk0[0];
+    ks->k1_r1 = rk1[1];
 }
 
 #define FI_XOR3 0x96 /* vpternlog truth table of a ^ b ^ c */
 
-/* One round on 8 blocks whose words sit in the low halves of 64-bit lanes.
- * vpmuludq reads only those halves, so the high halves may hold anything:
- * the 64-bit products are kept whole (their low halves are the "lo" words)
- * and only the "hi" words need a shift.  This avoids the blends that a
- * 16-lane 32-bit layout needs. */
+/* One full round on one set. */
 static inline void fi_philox_round_q(__m512i c[4], __m512i k0, __m512i k1)
 {
     const __m512i m0 = _mm512_set1_epi32((int)FI_PHILOX_M0);
@@ -73,17 +93,31 @@ static inline void fi_philox_round_q(__m512i c[4], __m512i k0, __m512i k1)
     c[3] = p0;
 }
 
-/* Even blocks b, b+2, ..., b+14 in one set of vectors, odd ones in the
- * other; the final merge takes the low halves of the even set and moves
- * the odd set's low halves up into the odd 32-bit lanes. */
+/* Rounds 0 and 1 of both sets of the FI_W blocks starting at b. */
 static inline void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m512i e[4], __m512i o[4])
 {
-    const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
-    e[0] = _mm512_add_epi64(_mm512_set1_epi64((long long)(uint32_t)b), even);
-    o[0] = _mm512_add_epi64(e[0], _mm512_set1_epi64(1));
-    e[1] = o[1] = _mm512_set1_epi32((int)(uint32_t)(b >> 32));
-    e[2] = o[2] = ks->s0;
-    e[3] = o[3] = ks->s1;
+    const __m512i m1 = _mm512_set1_epi32((int)FI_PHILOX_M1);
+    const long long M0 = FI_PHILOX_M0;
+    const __m512i lane_m0 = _mm512_setr_epi64(0, 2 * M0, 4 * M0, 6 * M0, 8 * M0, 10 * M0, 12 * M0, 14 * M0);
+    uint32_t c0 = ks->c0_r0 ^ (uint32_t)(b >> 32);  /* after round 0, every lane */
+    uint64_t p0_r1 = (uint64_t)c0 * FI_PHILOX_M0;   /* round 1's p0, every lane */
+    __m512i x2 = _mm512_set1_epi32((int)((uint32_t)(p0_r1 >> 32) ^ ks->k1_r1));
+    __m512i c3 = _mm512_set1_epi32((int)(uint32_t)p0_r1);
+    __m512i p0e = _mm512_add_epi64(_mm512_set1_epi64((long long)((uint64_t)(uint32_t)b * FI_PHILOX_M0)), lane_m0);
+    __m512i p0o = _mm512_add_epi64(p0e, _mm512_set1_epi64(M0));
+    __m512i *set[2] = {e, o}, p0[2] = {p0e, p0o};
+    for (int k = 0; k < 2; k++) {
+        __m512i *c = set[k];
+        /* round 0: c2 = hi(p0) ^ s1 ^ k1[0], c3 = lo(p0) */
+        __m512i c2 = _mm512_xor_si512(_mm512_srli_epi64(p0[k], 32), ks->x0);
+        /* round 1: p1 = c2 M1; c0 = hi(p1) ^ lo(s0 M1) ^ k0[1];
+         * c2 = hi(p0_r1) ^ lo(p0) ^ k1[1]; c1 = lo(p1); c3 = lo(p0_r1) */
+        __m512i p1 = _mm512_mul_epu32(c2, m1);
+        c[0] = _mm512_xor_si512(_mm512_srli_epi64(p1, 32), ks->x1);
+        c[1] = p1;
+        c[2] = _mm512_xor_si512(p0[k], x2);
+        c[3] = c3;
+    }
 }
 
 static inline void fi_philox_merge(const __m512i e[4], const __m512i o[4], __m512i out[4])
@@ -96,7 +130,7 @@ static inline void vu_philox(const fi_philox_keys *ks, uint64_t b, __m512i out[4
 {
     __m512i e[4], o[4];
     fi_philox_start(ks, b, e, o);
-    for (int r = 0; r < FI_PHILOX_ROUNDS; r++) {
+    for (int r = 2; r < FI_PHILOX_ROUNDS; r++) {
         fi_philox_round_q(e, ks->k0[r], ks->k1[r]);
         fi_philox_round_q(o, ks->k0[r], ks->k1[r]);
     }
@@ -111,7 +145,7 @@ static inline void vu_philox2(const fi_philox_keys *ks, uint64_t b0, uint64_t b1
     __m512i e0[4], o0[4], e1[4], o1[4];
     fi_philox_start(ks, b0, e0, o0);
     fi_philox_start(ks, b1, e1, o1);
-    for (int r = 0; r < FI_PHILOX_ROUNDS; r++) {
+    for (int r = 2; r < FI_PHILOX_ROUNDS; r++) {
         fi_philox_round_q(e0, ks->k0[r], ks->k1[r]);
         fi_philox_round_q(o0, ks->k0[r], ks->k1[r]);
         fi_philox_round_q(e1, ks->k0[r], ks->k1[r]);
