@@ -15,6 +15,7 @@
  */
 
 #include "fi_kernels.h"
+#include "fi_fpenv.h"
 
 #define FI_GROUP_BLOCKS 16u
 #define FI_GROUP_N32 64u /* elements per group: raw and the float32 family */
@@ -546,7 +547,9 @@ FI_INLINE void drive(groups_fn fn, unsigned batch, const fi_params *p, uint64_t 
     uint64_t g = offset / gsize;
     unsigned skip = (unsigned)(offset % gsize);
     fi_ctx x;
+    fi_fpenv env;
     if (n == 0) return;
+    env = fi_fpenv_enter();
     ctx_init(&x, p);
     while (n) {
         uint64_t take = gsize - skip;
@@ -566,6 +569,7 @@ FI_INLINE void drive(groups_fn fn, unsigned batch, const fi_params *p, uint64_t 
         g += ng;
         skip = 0;
     }
+    fi_fpenv_leave(env);
 }
 
 static void fill_raw(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_raw, FI_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
