@@ -143,7 +143,8 @@ static inline uint16_t fi_f32_to_f16(float f)
     uint32_t o;
     x &= 0x7fffffffu;
     if (x >= 0x47800000u) {              /* >= 65536, inf or NaN */
-        o = x > 0x7f800000u ? 0x7e00u : 0x7c00u;
+        /* NaN: quieted, with the top 10 bits of its payload (as vcvtps2ph) */
+        o = x > 0x7f800000u ? 0x7e00u | ((x >> 13) & 0x3ffu) : 0x7c00u;
     } else if (x < 0x38800000u) {        /* result subnormal or zero */
         /* Adding 0.5 aligns the half's subnormal grid with the float's ulp;
          * the add rounds to nearest even. */
