@@ -28,8 +28,8 @@ typedef __m256d vd;
 
 #define FI_ODD_LANES32 0xAA /* odd 32-bit lanes (immediate of vpblendd) */
 #define FI_F32_SIGN 0x80000000u
-#define FI_F32_ABS 0x7fffffffu
-#define FI_F32_INF 0x7f800000u
+#define FI_BF16_HALF_DOWN 0x7fffu /* half an ulp of bfloat16, less one */
+#define FI_F32_QUIET 0x00400000u /* quiet-NaN bit of float32 (0x40 of bfloat16) */
 #define FI_F64_SIGN 0x8000000000000000ull
 /* 2**52 as a double: OR-ing an integer v < 2**52 into its mantissa gives
  * exactly 2**52 + v, so subtracting 2**52 converts v to double exactly. */
@@ -87,7 +87,8 @@ static inline void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m256i
     uint64_t p0_r1 = (uint64_t)c0 * FI_PHILOX_M0;   /* round 1's p0, every lane */
     __m256i x2 = _mm256_set1_epi32((int)((uint32_t)(p0_r1 >> 32) ^ ks->k1_r1));
     __m256i c3 = _mm256_set1_epi32((int)(uint32_t)p0_r1);
-    __m256i p0e = _mm256_add_epi64(_mm256_set1_epi64x((long long)((uint64_t)(uint32_t)b * FI_PHILOX_M0)),
+    uint64_t base_m0 = (uint64_t)(uint32_t)b * FI_PHILOX_M0; /* (b_lo + lane) M0 < 2**64 */
+    __m256i p0e = _mm256_add_epi64(_mm256_set1_epi64x((long long)base_m0),
                                    _mm256_setr_epi64x(0, 2 * M0, 4 * M0, 6 * M0));
     __m256i p0o = _mm256_add_epi64(p0e, _mm256_set1_epi64x(M0));
     __m256i *set[2] = {e, o}, p0[2] = {p0e, p0o};
@@ -210,7 +211,10 @@ static const int32_t fi_unpack4[16][4] = {
 };
 /* popcount of a 4-bit m: nibble m of this constant */
 #define FI_POPCOUNT4_TABLE 0x4332322132212110ull
-static inline unsigned fi_popcount4(unsigned m) { return (unsigned)(FI_POPCOUNT4_TABLE >> (4 * m)) & 15u; }
+static inline unsigned fi_popcount4(unsigned m)
+{
+    return (unsigned)(FI_POPCOUNT4_TABLE >> (4 * m)) & 15u;
+}
 
 static inline unsigned vf_compress_lt(float *dst, vf a, vf b, vf x)
 {
@@ -218,7 +222,8 @@ static inline unsigned vf_compress_lt(float *dst, vf a, vf b, vf x)
     unsigned lo = m & 15u, hi = m >> 4, nlo = fi_popcount4(lo);
     __m128 xlo = _mm256_castps256_ps128(x), xhi = _mm256_extractf128_ps(x, 1);
     _mm_storeu_ps(dst, _mm_permutevar_ps(xlo, _mm_loadu_si128((const __m128i *)fi_pack4[lo])));
-    _mm_storeu_ps(dst + nlo, _mm_permutevar_ps(xhi, _mm_loadu_si128((const __m128i *)fi_pack4[hi])));
+    _mm_storeu_ps(dst + nlo,
+                  _mm_permutevar_ps(xhi, _mm_loadu_si128((const __m128i *)fi_pack4[hi])));
     return nlo + fi_popcount4(hi);
 }
 static inline vf vf_expand_lt(const float *src, vf a, vf b, vf y)
@@ -245,10 +250,11 @@ static inline __m256i fi_bf16_round(vf v)
     __m256i hi = _mm256_srli_epi32(x, 16);
     __m256i odd = _mm256_and_si256(hi, _mm256_set1_epi32(1));
     __m256i r = _mm256_srli_epi32(
-        _mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)), odd), 16);
+        _mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32((int)FI_BF16_HALF_DOWN)), odd), 16);
     __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
-    __m256i quiet = _mm256_or_si256(hi, _mm256_set1_epi32(0x40));
-    return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(r), _mm256_castsi256_ps(quiet), nan));
+    __m256i quiet = _mm256_or_si256(hi, _mm256_set1_epi32((int)(FI_F32_QUIET >> 16)));
+    return _mm256_castps_si256(
+        _mm256_blendv_ps(_mm256_castsi256_ps(r), _mm256_castsi256_ps(quiet), nan));
 }
 /* every lane is < 2**16, so the saturating packs only narrow */
 static inline void vf_store_bf16(uint16_t *dst, vf v)
@@ -323,7 +329,8 @@ static inline void vd_decomp(vd x, vd *m, vd *e)
     const long long exp_bias = 1ll << 11;
     __m256i ix = _mm256_sub_epi64(_mm256_castpd_si256(x), c);
     __m256i biased = _mm256_xor_si256(_mm256_srli_epi64(ix, 52), _mm256_set1_epi64x(exp_bias));
-    __m256d big = _mm256_castsi256_pd(_mm256_or_si256(biased, _mm256_set1_epi64x(FI_F64_2P52_BITS)));
+    __m256d big =
+        _mm256_castsi256_pd(_mm256_or_si256(biased, _mm256_set1_epi64x(FI_F64_2P52_BITS)));
     *e = _mm256_sub_pd(big, _mm256_set1_pd(4503599627370496.0 + 2048.0));
     *m = _mm256_castsi256_pd(
         _mm256_add_epi64(_mm256_and_si256(ix, _mm256_set1_epi64x(0x000fffffffffffffll)), c));

@@ -29,8 +29,9 @@ typedef __m512d vd;
 
 #define FI_ODD_LANES32 0xAAAAu   /* odd 32-bit lanes of a zmm */
 #define FI_F32_SIGN 0x80000000u
-#define FI_F32_ABS 0x7fffffffu
-#define FI_F32_INF 0x7f800000u
+#define FI_BF16_KEPT_LSB 0x10000u /* lowest float32 bit that bfloat16 keeps */
+#define FI_BF16_HALF_DOWN 0x7fffu /* half an ulp of bfloat16, less one */
+#define FI_F32_QUIET 0x00400000u /* quiet-NaN bit of float32 (0x40 of bfloat16) */
 #define FI_F64_SIGN 0x8000000000000000ull
 
 /* ---- Philox4x32-10 ---- */
@@ -98,12 +99,14 @@ static inline void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m512i
 {
     const __m512i m1 = _mm512_set1_epi32((int)FI_PHILOX_M1);
     const long long M0 = FI_PHILOX_M0;
-    const __m512i lane_m0 = _mm512_setr_epi64(0, 2 * M0, 4 * M0, 6 * M0, 8 * M0, 10 * M0, 12 * M0, 14 * M0);
+    const __m512i lane_m0 =
+        _mm512_setr_epi64(0, 2 * M0, 4 * M0, 6 * M0, 8 * M0, 10 * M0, 12 * M0, 14 * M0);
     uint32_t c0 = ks->c0_r0 ^ (uint32_t)(b >> 32);  /* after round 0, every lane */
     uint64_t p0_r1 = (uint64_t)c0 * FI_PHILOX_M0;   /* round 1's p0, every lane */
     __m512i x2 = _mm512_set1_epi32((int)((uint32_t)(p0_r1 >> 32) ^ ks->k1_r1));
     __m512i c3 = _mm512_set1_epi32((int)(uint32_t)p0_r1);
-    __m512i p0e = _mm512_add_epi64(_mm512_set1_epi64((long long)((uint64_t)(uint32_t)b * FI_PHILOX_M0)), lane_m0);
+    uint64_t base_m0 = (uint64_t)(uint32_t)b * FI_PHILOX_M0; /* (b_lo + lane) M0 < 2**64 */
+    __m512i p0e = _mm512_add_epi64(_mm512_set1_epi64((long long)base_m0), lane_m0);
     __m512i p0o = _mm512_add_epi64(p0e, _mm512_set1_epi64(M0));
     __m512i *set[2] = {e, o}, p0[2] = {p0e, p0o};
     for (int k = 0; k < 2; k++) {
@@ -254,23 +257,27 @@ static inline void vf_store_f16(uint16_t *dst, vf v)
 static inline __m512i fi_bf16_round(vf v)
 {
     __m512i x = _mm512_castps_si512(v);
-    __mmask16 odd = _mm512_test_epi32_mask(x, _mm512_set1_epi32(0x10000));
+    __mmask16 odd = _mm512_test_epi32_mask(x, _mm512_set1_epi32((int)FI_BF16_KEPT_LSB));
     __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-    __m512i t = _mm512_add_epi32(x, _mm512_set1_epi32(0x7fff));
+    __m512i t = _mm512_add_epi32(x, _mm512_set1_epi32((int)FI_BF16_HALF_DOWN));
     t = _mm512_mask_add_epi32(t, odd, t, _mm512_set1_epi32(1));
-    return _mm512_mask_or_epi32(t, nan, x, _mm512_set1_epi32(0x00400000));
+    return _mm512_mask_or_epi32(t, nan, x, _mm512_set1_epi32((int)FI_F32_QUIET));
 }
 static inline void vf_store_bf16(uint16_t *dst, vf v)
 {
-    _mm256_storeu_si256((__m256i *)dst, _mm512_cvtepi32_epi16(_mm512_srli_epi32(fi_bf16_round(v), 16)));
+    __m512i r = _mm512_srli_epi32(fi_bf16_round(v), 16);
+    _mm256_storeu_si256((__m256i *)dst, _mm512_cvtepi32_epi16(r));
 }
-/* dst[0 .. 2 FI_W) = a, b: one word permute picks the high halves of both. */
+/* dst[0 .. 2 FI_W) = a, b: one word permute picks the high halves of both
+ * (16-bit index 2k + 1 for output word k of the 64 words of a:b). */
 static inline void vf_store2_bf16(uint16_t *dst, vf a, vf b)
 {
     const __m512i high_words = _mm512_setr_epi32(
-        0x00030001, 0x00070005, 0x000b0009, 0x000f000d, 0x00130011, 0x00170015, 0x001b0019, 0x001f001d,
-        0x00230021, 0x00270025, 0x002b0029, 0x002f002d, 0x00330031, 0x00370035, 0x003b0039, 0x003f003d);
-    _mm512_storeu_si512((void *)dst, _mm512_permutex2var_epi16(fi_bf16_round(a), high_words, fi_bf16_round(b)));
+        0x00030001, 0x00070005, 0x000b0009, 0x000f000d, 0x00130011, 0x00170015, 0x001b0019,
+        0x001f001d, 0x00230021, 0x00270025, 0x002b0029, 0x002f002d, 0x00330031, 0x00370035,
+        0x003b0039, 0x003f003d);
+    __m512i r = _mm512_permutex2var_epi16(fi_bf16_round(a), high_words, fi_bf16_round(b));
+    _mm512_storeu_si512((void *)dst, r);
 }
 
 /* ---- uint32 lanes (double width: 8 in a ymm) ---- */
