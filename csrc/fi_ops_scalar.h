@@ -22,8 +22,10 @@
  *   vf_compress_lt / vf_expand_lt     move the lanes selected by a < b to or
  *                                     from consecutive floats in memory, in
  *                                     lane order (to compute a rare branch on
- *                                     the lanes that need it only).
- * Memory operands may have any alignment.
+ *                                     the lanes that need it only);
+ *   vf_store2_bf16                    two vectors as 2 FI_W bfloat16 values.
+ * Memory operands may have any alignment.  All of it assumes the default
+ * floating-point environment, which the kernels establish (fi_fpenv.h).
  */
 #ifndef FASTINIT_OPS_SCALAR_H
 #define FASTINIT_OPS_SCALAR_H
