@@ -20,6 +20,13 @@ extern "C" {
 
 #define FI_STREAM_VERSION 1
 
+/* Philox4x32-10 (Salmon et al., SC11): multipliers and key increments. */
+#define FI_PHILOX_ROUNDS 10
+#define FI_PHILOX_M0 0xD2511F53u
+#define FI_PHILOX_M1 0xCD9E8D57u
+#define FI_PHILOX_W0 0x9E3779B9u /* golden ratio */
+#define FI_PHILOX_W1 0xBB67AE85u /* sqrt(3) - 1 */
+
 /* Everything a fill needs besides the index range and the output pointer.
  * The float fields drive the float32/float16/bfloat16 kernels, the double
  * fields the float64 kernels; fi_params_* below fill both. */

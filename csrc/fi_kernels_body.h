@@ -12,71 +12,41 @@
  *    group; float64: 32 elements per group; raw: the 64 words in order.
  *  - Within a group, element e takes lane l = e % 16 (block 16g + l) and
  *    word(s) of that block chosen by e / 16, as each kernel below says.
+ *
+ * Speed without changing a bit: a fill runs over batches of whole groups
+ * (independent chains side by side for out-of-order execution), inlined
+ * into one loop; the truncated normal computes its rare tail branch only on
+ * the lanes that need it; and each fill runs in the default floating-point
+ * environment (fi_fpenv.h).  A lane's value never depends on which other
+ * lanes share its vector, so none of this is visible in the output.
  */
 
 #include "fi_kernels.h"
+#include "fi_fpenv.h"
 
 #define FI_GROUP_BLOCKS 16u
+#define FI_GROUP_N32 64u /* elements per group: raw and the float32 family */
+#define FI_GROUP_N64 32u /* elements per group: float64 */
+#define FI_NV32 (FI_GROUP_N32 / FI_W)   /* vf vectors per group */
 
-/* ------------------------------------------------------------------ */
-/* Philox4x32-10 on FI_W (vu) or FI_WD (vuh) counters at once.         */
+#if defined(__GNUC__) || defined(__clang__)
+/* The group functions are inlined into the fill loop so that constants
+ * and round keys stay in registers across groups. */
+#define FI_INLINE static inline __attribute__((always_inline))
+#else
+#define FI_INLINE static inline
+#endif
 
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u /* golden ratio */
-#define PHILOX_W1 0xBB67AE85u /* sqrt(3) - 1 */
+/* What every group of one fill call needs, set up once per call. */
+typedef struct fi_ctx {
+    fi_philox_keys keys;
+    const fi_params *p;
+} fi_ctx;
 
-static inline void philox_vu(vu c[4], uint32_t k0, uint32_t k1)
+static inline void ctx_init(fi_ctx *x, const fi_params *p)
 {
-    for (int r = 0; r < 10; r++) {
-        vu hi0, hi1;
-        vu lo0 = vu_mulhilo(c[0], PHILOX_M0, &hi0);
-        vu lo1 = vu_mulhilo(c[2], PHILOX_M1, &hi1);
-        vu n0 = vu_xor(vu_xor(hi1, c[1]), vu_set1(k0));
-        vu n2 = vu_xor(vu_xor(hi0, c[3]), vu_set1(k1));
-        c[0] = n0;
-        c[1] = lo1;
-        c[2] = n2;
-        c[3] = lo0;
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
-    }
-}
-
-static inline void philox_vuh(vuh c[4], uint32_t k0, uint32_t k1)
-{
-    for (int r = 0; r < 10; r++) {
-        vuh hi0, hi1;
-        vuh lo0 = vuh_mulhilo(c[0], PHILOX_M0, &hi0);
-        vuh lo1 = vuh_mulhilo(c[2], PHILOX_M1, &hi1);
-        vuh n0 = vuh_xor(vuh_xor(hi1, c[1]), vuh_set1(k0));
-        vuh n2 = vuh_xor(vuh_xor(hi0, c[3]), vuh_set1(k1));
-        c[0] = n0;
-        c[1] = lo1;
-        c[2] = n2;
-        c[3] = lo0;
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
-    }
-}
-
-/* Blocks b .. b + FI_W - 1 (b never crosses a 2**32 boundary inside a group). */
-static inline void blocks_vu(const fi_params *p, uint64_t b, vu c[4])
-{
-    c[0] = vu_iota((uint32_t)b);
-    c[1] = vu_set1((uint32_t)(b >> 32));
-    c[2] = vu_set1(p->s0);
-    c[3] = vu_set1(p->s1);
-    philox_vu(c, p->k0, p->k1);
-}
-
-static inline void blocks_vuh(const fi_params *p, uint64_t b, vuh c[4])
-{
-    c[0] = vuh_iota((uint32_t)b);
-    c[1] = vuh_set1((uint32_t)(b >> 32));
-    c[2] = vuh_set1(p->s0);
-    c[3] = vuh_set1(p->s1);
-    philox_vuh(c, p->k0, p->k1);
+    fi_philox_keys_init(&x->keys, p->k0, p->k1, p->s0, p->s1);
+    x->p = p;
 }
 
 /* ------------------------------------------------------------------ */
@@ -238,12 +208,18 @@ static inline void boxmuller_f64(vuh w0, vuh w1, vuh w2, vuh w3, vd *zc, vd *zs)
 }
 
 /* Lower-tail standard normal quantile for s in (0, 0.5], float32:
- * Wichura's AS 241 PPND7 (central rational for s >= 0.075, tail rationals
- * in r = sqrt(-log s) split at r = 5).  Both branches are computed on every
- * lane and one is selected, so no lane can take a different path. */
-static inline vf ndtri_lower_f32(vf s)
+ * Wichura's AS 241 PPND7, a central rational for t = s - 1/2 >= -0.425 and
+ * tail rationals in r = sqrt(-log s) split at r = 5.  Each part returns a
+ * numerator and a denominator and the caller divides once: the central
+ * quotient is t * na / nb, the tail one 0 - nt / dt = (0 - nt) / dt exactly,
+ * because nt > 0 and dt > 0 wherever the tail is selected (t < -0.425 gives
+ * r > 1.6, and every coefficient of both tail rationals is positive).  The
+ * tail part is computed only for the lanes that need it (about 11% for a
+ * +-2 sigma window), gathered into full vectors. */
+#define NDTRI_SPLIT_F32 (-0.425f) /* |t| <= 0.425: central rational */
+
+static inline void ndtri_central_f32(vf t, vf *num, vf *den)
 {
-    vf t = vf_sub(s, vf_set1(0.5f));
     vf r = vf_fma(vf_sub(vf_set1(0.0f), t), t, vf_set1(0.180625f));
     vf na = vf_fma(vf_set1(59.109374720f), r, vf_set1(159.29113202f));
     na = vf_fma(na, r, vf_set1(50.434271938f));
@@ -251,8 +227,12 @@ static inline vf ndtri_lower_f32(vf s)
     vf nb = vf_fma(vf_set1(67.187563600f), r, vf_set1(78.757757664f));
     nb = vf_fma(nb, r, vf_set1(17.895169469f));
     nb = vf_fma(nb, r, vf_set1(1.0f));
-    vf xc = vf_div(vf_mul(t, na), nb);
+    *num = vf_mul(t, na);
+    *den = nb;
+}
 
+static inline void ndtri_tail_f32(vf s, vf *num, vf *den)
+{
     vf rt = vf_sqrt(vf_sub(vf_set1(0.0f), log_f32(s)));
     vf far = vf_set1(5.0f);
     /* coefficients chosen per lane: r <= 5 -> (c, d), else (e, f) */
@@ -264,11 +244,12 @@ static inline vf ndtri_lower_f32(vf s)
     vf dt = vf_fma(SEL(0.12021132975f, 0.012258202635f), tt, SEL(0.73700164250f, 0.24197894225f));
     dt = vf_fma(dt, tt, vf_set1(1.0f));
 #undef SEL
-    vf xt = vf_sub(vf_set1(0.0f), vf_div(nt, dt));
-    return vf_blend_le(vf_set1(-0.425f), t, xc, xt);
+    *num = vf_sub(vf_set1(0.0f), nt);
+    *den = dt;
 }
 
-/* Same for float64: AS 241 PPND16. */
+/* Same for float64: AS 241 PPND16, both branches on every lane (the
+ * float64 kernels are not the ones tuned for speed). */
 static inline vd ndtri_lower_f64(vd s)
 {
     vd t = vd_sub(s, vd_set1(0.5));
@@ -287,8 +268,6 @@ static inline vd ndtri_lower_f64(vd s)
     nb = vd_fma(nb, r, vd_set1(6.8718700749205790830e+2));
     nb = vd_fma(nb, r, vd_set1(4.2313330701600911252e+1));
     nb = vd_fma(nb, r, vd_set1(1.0));
-    vd xc = vd_div(vd_mul(t, na), nb);
-
     vd rt = vd_sqrt(vd_sub(vd_set1(0.0), log_f64(s)));
     vd far = vd_set1(5.0);
 #define SEL(cn, en) vd_blend_le(rt, far, vd_set1(cn), vd_set1(en))
@@ -310,23 +289,31 @@ static inline vd ndtri_lower_f64(vd s)
     dt = vd_fma(dt, tt, SEL(2.05319162663775882187e+0, 5.99832206555887937690e-1));
     dt = vd_fma(dt, tt, vd_set1(1.0));
 #undef SEL
-    vd xt = vd_sub(vd_set1(0.0), vd_div(nt, dt));
-    return vd_blend_le(vd_set1(-0.425), t, xc, xt);
+    /* one division for both branches, exact as for float32 (nt, dt > 0 where
+     * the tail is selected) */
+    vd num = vd_blend_le(vd_set1(-0.425), t, vd_mul(t, na), vd_sub(vd_set1(0.0), nt));
+    vd den = vd_blend_le(vd_set1(-0.425), t, nb, dt);
+    return vd_div(num, den);
 }
 
 /* Truncated standard normal by inversion, one word per element.
  * u = (k + 1/2) 2^-23 and 1 - u are both exact, so the lower tail
- * probability p and the upper one q are each computed without
- * cancellation; the quantile is taken on the smaller one. */
-static inline vf truncnorm_f32(const fi_params *p, vu w)
+ * probability pl and the upper one pu are each computed without
+ * cancellation; the quantile is taken on the smaller one, s. */
+static inline void truncnorm_prob_f32(const fi_params *p, vu w, vf *pl, vf *pu, vf *s)
 {
     vf k = vf_from_i32(vu_srl(w, 9));
     vf u = vf_fma(k, vf_set1(0x1p-23f), vf_set1(0x1p-24f));
     vf v = vf_fma(k, vf_set1(-0x1p-23f), vf_set1(1.0f - 0x1p-24f));
-    vf pl = vf_fma(u, vf_set1(p->f_d), vf_set1(p->f_pa));
-    vf pu = vf_fma(v, vf_set1(p->f_d), vf_set1(p->f_qb));
-    vf s = vf_max(vf_min(pl, pu), vf_set1(0x1p-126f));
-    vf x = ndtri_lower_f32(s);
+    *pl = vf_fma(u, vf_set1(p->f_d), vf_set1(p->f_pa));
+    *pu = vf_fma(v, vf_set1(p->f_d), vf_set1(p->f_qb));
+    *s = vf_max(vf_min(*pl, *pu), vf_set1(0x1p-126f));
+}
+
+/* From the lower quantile x of s back to the sample: negated if s was the
+ * upper tail, mirrored back, scaled, clamped into the window. */
+static inline vf truncnorm_finish_f32(const fi_params *p, vf x, vf pl, vf pu)
+{
     x = vf_blend_lt(pu, pl, vf_sub(vf_set1(0.0f), x), x);
     x = vf_mul(x, vf_set1(p->f_flip));
     vf y = vf_fma(x, vf_set1(p->f_std), vf_set1(p->f_mean));
@@ -351,169 +338,278 @@ static inline vd truncnorm_f64(const fi_params *p, vuh wa, vuh wb)
 }
 
 /* ------------------------------------------------------------------ */
-/* Groups: fill one whole group at dst.                                 */
+/* Groups.  A kernel fills a batch of ng whole groups (g .. g + ng - 1) at
+ * dst: first the Philox blocks of the whole batch, then the transforms.
+ * Batching puts several independent dependency chains (Philox rounds, the
+ * log/div/sqrt chains of Box-Muller) next to each other in the instruction
+ * stream, where out-of-order execution can overlap them; it changes no
+ * value, since every lane is computed exactly as alone. */
+
+#define FI_BATCH 4u     /* groups per batch, most kinds */
+#define FI_TN_BATCH 4u  /* groups per batch, truncated normal (float32 family) */
+#define FI_NB (FI_GROUP_BLOCKS / FI_W)  /* vu_philox calls per group */
+
+/* c[k] = the FI_W blocks starting at block 16 g + k FI_W, k < ng FI_NB. */
+FI_INLINE void philox_groups(const fi_ctx *x, uint64_t g, unsigned ng, vu c[][4])
+{
+    uint64_t b = g * FI_GROUP_BLOCKS;
+    unsigned n = ng * FI_NB, k = 0;
+    for (; k + 1 < n; k += 2)
+        vu_philox2(&x->keys, b + (uint64_t)k * FI_W, b + (uint64_t)(k + 1) * FI_W, c[k], c[k + 1]);
+    if (k < n)
+        vu_philox(&x->keys, b + (uint64_t)k * FI_W, c[k]);
+}
 
 enum { OUT_F32 = 0, OUT_F16 = 1, OUT_BF16 = 2 };
 
-static inline void store_kind(void *dst, unsigned idx, vf v, int kind)
+/* Store ng groups of float32-family values (v in element order).  kind is
+ * a constant wherever this is inlined, so the branch disappears. */
+FI_INLINE void store_groups32(void *dst, const vf *v, unsigned ng, int kind)
 {
-    if (kind == OUT_F32)
-        vf_store((float *)dst + idx, v);
-    else if (kind == OUT_F16)
-        vf_store_f16((uint16_t *)dst + idx, v);
-    else
-        vf_store_bf16((uint16_t *)dst + idx, v);
+    if (kind == OUT_BF16) { /* FI_NV32 is even: narrow vectors in pairs */
+        for (unsigned i = 0; i < ng * FI_NV32; i += 2)
+            vf_store2_bf16((uint16_t *)dst + i * FI_W, v[i], v[i + 1]);
+        return;
+    }
+    for (unsigned i = 0; i < ng * FI_NV32; i++) {
+        if (kind == OUT_F32)
+            vf_store((float *)dst + i * FI_W, v[i]);
+        else
+            vf_store_f16((uint16_t *)dst + i * FI_W, v[i]);
+    }
 }
 
-static void group_raw(const fi_params *p, uint64_t g, void *dst)
+/* raw: the 64 words of the group's 16 blocks, in order. */
+FI_INLINE void groups_raw(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
 {
-    uint64_t b = g * FI_GROUP_BLOCKS;
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
-        vu c[4];
-        blocks_vu(p, b + l, c);
-        vu_store_interleave4((uint32_t *)dst + 4 * l, c[0], c[1], c[2], c[3]);
-    }
+    vu c[FI_BATCH * FI_NB][4];
+    philox_groups(x, g, ng, c);
+    for (unsigned k = 0; k < ng * FI_NB; k++)
+        vu_store_interleave4((uint32_t *)dst + 4 * FI_W * k, c[k][0], c[k][1], c[k][2], c[k][3]);
 }
 
 /* float32 family, uniform: element 16j + l <- word j of lane l. */
-static inline void group_uniform32(const fi_params *p, uint64_t g, void *dst, int kind)
+FI_INLINE void groups_uniform32(const fi_ctx *x, uint64_t g, unsigned ng, void *dst, int kind)
 {
-    uint64_t b = g * FI_GROUP_BLOCKS;
+    const fi_params *p = x->p;
     vf lo = vf_set1(p->f_lo), sc = vf_set1(p->f_scale), hi = vf_set1(p->f_hi);
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
-        vu c[4];
-        blocks_vu(p, b + l, c);
-        for (unsigned j = 0; j < 4; j++)
-            store_kind(dst, 16 * j + l, vf_min(vf_fma(unit_f32(c[j]), sc, lo), hi), kind);
-    }
+    vu c[FI_BATCH * FI_NB][4];
+    vf v[FI_BATCH * FI_NV32];
+    philox_groups(x, g, ng, c);
+    for (unsigned gi = 0; gi < ng; gi++)
+        for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W)
+            for (unsigned j = 0; j < 4; j++)
+                v[gi * FI_NV32 + (16 * j + l) / FI_W] =
+                    vf_min(vf_fma(unit_f32(c[gi * FI_NB + l / FI_W][j]), sc, lo), hi);
+    store_groups32(dst, v, ng, kind);
 }
 
 /* float32 family, normal: elements l and 16 + l <- Box-Muller (cos, sin) of
  * words 0, 1 of lane l; elements 32 + l and 48 + l <- words 2, 3. */
-static inline void group_normal32(const fi_params *p, uint64_t g, void *dst, int kind)
+FI_INLINE void groups_normal32(const fi_ctx *x, uint64_t g, unsigned ng, void *dst, int kind)
 {
-    uint64_t b = g * FI_GROUP_BLOCKS;
+    const fi_params *p = x->p;
     vf mean = vf_set1(p->f_mean), sd = vf_set1(p->f_std);
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
-        vu c[4];
-        blocks_vu(p, b + l, c);
-        for (unsigned j = 0; j < 2; j++) {
-            vf zc, zs;
-            boxmuller_f32(c[2 * j], c[2 * j + 1], &zc, &zs);
-            store_kind(dst, 32 * j + l, vf_fma(zc, sd, mean), kind);
-            store_kind(dst, 32 * j + 16 + l, vf_fma(zs, sd, mean), kind);
+    vu c[FI_BATCH * FI_NB][4];
+    vf v[FI_BATCH * FI_NV32];
+    philox_groups(x, g, ng, c);
+    for (unsigned gi = 0; gi < ng; gi++)
+        for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W)
+            for (unsigned j = 0; j < 2; j++) {
+                const vu *w = c[gi * FI_NB + l / FI_W];
+                vf zc, zs;
+                boxmuller_f32(w[2 * j], w[2 * j + 1], &zc, &zs);
+                v[gi * FI_NV32 + (32 * j + l) / FI_W] = vf_fma(zc, sd, mean);
+                v[gi * FI_NV32 + (32 * j + 16 + l) / FI_W] = vf_fma(zs, sd, mean);
+            }
+    store_groups32(dst, v, ng, kind);
+}
+
+/* float32 family, truncated normal: element 16j + l <- word j of lane l.
+ * The central rational is computed on every lane; the tail one only on the
+ * lanes with t < -0.425, gathered into full vectors (the last one padded
+ * with a harmless value) and scattered back; then one division per lane.
+ * The gather goes through memory; a batch of several groups gives the
+ * stores time to land and the tail several vectors to overlap. */
+#define FI_TN_NV (FI_TN_BATCH * FI_NV32)
+#define FI_TN_N (FI_TN_BATCH * FI_GROUP_N32)
+
+FI_INLINE void groups_truncnorm32(const fi_ctx *x, uint64_t g, unsigned ng, void *dst, int kind)
+{
+    const fi_params *p = x->p;
+    const vf split = vf_set1(NDTRI_SPLIT_F32);
+    vu c[FI_TN_BATCH * FI_NB][4];
+    vf pl[FI_TN_NV], pu[FI_TN_NV], t[FI_TN_NV], num[FI_TN_NV], den[FI_TN_NV];
+    float tail_s[FI_TN_N + FI_W], tail_num[FI_TN_N + FI_W], tail_den[FI_TN_N + FI_W];
+    unsigned first[FI_TN_NV], ntail = 0; /* first[i]: where vector i's tail lanes start */
+    philox_groups(x, g, ng, c);
+    for (unsigned gi = 0; gi < ng; gi++)
+        for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W)
+            for (unsigned j = 0; j < 4; j++) {
+                unsigned i = gi * FI_NV32 + (16 * j + l) / FI_W;
+                vf s;
+                truncnorm_prob_f32(p, c[gi * FI_NB + l / FI_W][j], &pl[i], &pu[i], &s);
+                t[i] = vf_sub(s, vf_set1(0.5f));
+                ndtri_central_f32(t[i], &num[i], &den[i]);
+                first[i] = ntail;
+                ntail += vf_compress_lt(tail_s + ntail, t[i], split, s);
+            }
+    unsigned k = 0;
+    if (ntail) {
+        vf_store(tail_s + ntail, vf_set1(0.25f)); /* padding: any s in (0, 0.5] */
+        for (; k < ntail; k += FI_W) {
+            vf tn, td;
+            ndtri_tail_f32(vf_load(tail_s + k), &tn, &td);
+            vf_store(tail_num + k, tn);
+            vf_store(tail_den + k, td);
         }
     }
-}
-
-/* float32 family, truncated normal: element 16j + l <- word j of lane l. */
-static inline void group_truncnorm32(const fi_params *p, uint64_t g, void *dst, int kind)
-{
-    uint64_t b = g * FI_GROUP_BLOCKS;
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W) {
-        vu c[4];
-        blocks_vu(p, b + l, c);
-        for (unsigned j = 0; j < 4; j++)
-            store_kind(dst, 16 * j + l, truncnorm_f32(p, c[j]), kind);
+    /* the scatter reads up to FI_W floats past the last tail lane (and
+     * discards them): keep them initialized */
+    vf_store(tail_num + k, vf_set1(0.0f));
+    vf_store(tail_den + k, vf_set1(1.0f));
+    for (unsigned i = 0; i < ng * FI_NV32; i++) {
+        vf n = vf_expand_lt(tail_num + first[i], t[i], split, num[i]);
+        vf d = vf_expand_lt(tail_den + first[i], t[i], split, den[i]);
+        num[i] = truncnorm_finish_f32(p, vf_div(n, d), pl[i], pu[i]);
     }
+    store_groups32(dst, num, ng, kind);
 }
 
-/* float64, uniform: element 16j + l <- words 2j, 2j + 1 of lane l. */
-static void group_uniform64(const fi_params *p, uint64_t g, void *dst)
+/* float64, uniform: element 16j + l <- words 2j, 2j + 1 of lane l.  The
+ * blocks are generated FI_W at a time and used in halves of FI_WD lanes. */
+FI_INLINE void groups_uniform64(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
 {
-    uint64_t b = g * FI_GROUP_BLOCKS;
+    const fi_params *p = x->p;
     vd lo = vd_set1(p->d_lo), sc = vd_set1(p->d_scale), hi = vd_set1(p->d_hi);
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_WD) {
-        vuh c[4];
-        blocks_vuh(p, b + l, c);
-        for (unsigned j = 0; j < 2; j++)
-            vd_store((double *)dst + 16 * j + l,
-                     vd_min(vd_fma(unit_f64(c[2 * j], c[2 * j + 1]), sc, lo), hi));
-    }
+    vu c[FI_BATCH * FI_NB][4];
+    philox_groups(x, g, ng, c);
+    for (unsigned gi = 0; gi < ng; gi++)
+        for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W)
+            for (unsigned h = 0; h < FI_W / FI_WD; h++) {
+                const vu *w = c[gi * FI_NB + l / FI_W];
+                double *o = (double *)dst + gi * FI_GROUP_N64 + l + h * FI_WD;
+                for (unsigned j = 0; j < 2; j++) {
+                    vd u = unit_f64(vu_half(w[2 * j], (int)h), vu_half(w[2 * j + 1], (int)h));
+                    vd_store(o + 16 * j, vd_min(vd_fma(u, sc, lo), hi));
+                }
+            }
 }
 
 /* float64, normal: elements l, 16 + l <- Box-Muller (cos, sin), radius from
  * words 0, 1 and angle from words 2, 3 of lane l. */
-static void group_normal64(const fi_params *p, uint64_t g, void *dst)
+FI_INLINE void groups_normal64(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
 {
-    uint64_t b = g * FI_GROUP_BLOCKS;
+    const fi_params *p = x->p;
     vd mean = vd_set1(p->d_mean), sd = vd_set1(p->d_std);
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_WD) {
-        vuh c[4];
-        vd zc, zs;
-        blocks_vuh(p, b + l, c);
-        boxmuller_f64(c[0], c[1], c[2], c[3], &zc, &zs);
-        vd_store((double *)dst + l, vd_fma(zc, sd, mean));
-        vd_store((double *)dst + 16 + l, vd_fma(zs, sd, mean));
-    }
+    vu c[FI_BATCH * FI_NB][4];
+    philox_groups(x, g, ng, c);
+    for (unsigned gi = 0; gi < ng; gi++)
+        for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W)
+            for (unsigned h = 0; h < FI_W / FI_WD; h++) {
+                const vu *w = c[gi * FI_NB + l / FI_W];
+                double *o = (double *)dst + gi * FI_GROUP_N64 + l + h * FI_WD;
+                vd zc, zs;
+                boxmuller_f64(vu_half(w[0], (int)h), vu_half(w[1], (int)h),
+                              vu_half(w[2], (int)h), vu_half(w[3], (int)h), &zc, &zs);
+                vd_store(o, vd_fma(zc, sd, mean));
+                vd_store(o + 16, vd_fma(zs, sd, mean));
+            }
 }
 
 /* float64, truncated normal: element 16j + l <- words 2j, 2j + 1 of lane l. */
-static void group_truncnorm64(const fi_params *p, uint64_t g, void *dst)
+FI_INLINE void groups_truncnorm64(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
 {
-    uint64_t b = g * FI_GROUP_BLOCKS;
-    for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_WD) {
-        vuh c[4];
-        blocks_vuh(p, b + l, c);
-        for (unsigned j = 0; j < 2; j++)
-            vd_store((double *)dst + 16 * j + l, truncnorm_f64(p, c[2 * j], c[2 * j + 1]));
-    }
+    vu c[FI_BATCH * FI_NB][4];
+    philox_groups(x, g, ng, c);
+    for (unsigned gi = 0; gi < ng; gi++)
+        for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W)
+            for (unsigned h = 0; h < FI_W / FI_WD; h++) {
+                const vu *w = c[gi * FI_NB + l / FI_W];
+                double *o = (double *)dst + gi * FI_GROUP_N64 + l + h * FI_WD;
+                for (unsigned j = 0; j < 2; j++)
+                    vd_store(o + 16 * j, truncnorm_f64(x->p, vu_half(w[2 * j], (int)h),
+                                                       vu_half(w[2 * j + 1], (int)h)));
+            }
 }
 
-static void group_uniform_f32(const fi_params *p, uint64_t g, void *d) { group_uniform32(p, g, d, OUT_F32); }
-static void group_uniform_f16(const fi_params *p, uint64_t g, void *d) { group_uniform32(p, g, d, OUT_F16); }
-static void group_uniform_bf16(const fi_params *p, uint64_t g, void *d) { group_uniform32(p, g, d, OUT_BF16); }
-static void group_normal_f32(const fi_params *p, uint64_t g, void *d) { group_normal32(p, g, d, OUT_F32); }
-static void group_normal_f16(const fi_params *p, uint64_t g, void *d) { group_normal32(p, g, d, OUT_F16); }
-static void group_normal_bf16(const fi_params *p, uint64_t g, void *d) { group_normal32(p, g, d, OUT_BF16); }
-static void group_truncnorm_f32(const fi_params *p, uint64_t g, void *d) { group_truncnorm32(p, g, d, OUT_F32); }
-static void group_truncnorm_f16(const fi_params *p, uint64_t g, void *d) { group_truncnorm32(p, g, d, OUT_F16); }
-static void group_truncnorm_bf16(const fi_params *p, uint64_t g, void *d) { group_truncnorm32(p, g, d, OUT_BF16); }
+FI_INLINE void groups_uniform_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_uniform32(x, g, ng, d, OUT_F32); }
+FI_INLINE void groups_uniform_f16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_uniform32(x, g, ng, d, OUT_F16); }
+FI_INLINE void groups_uniform_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_uniform32(x, g, ng, d, OUT_BF16); }
+FI_INLINE void groups_normal_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_normal32(x, g, ng, d, OUT_F32); }
+FI_INLINE void groups_normal_f16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_normal32(x, g, ng, d, OUT_F16); }
+FI_INLINE void groups_normal_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_normal32(x, g, ng, d, OUT_BF16); }
+FI_INLINE void groups_truncnorm_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm32(x, g, ng, d, OUT_F32); }
+FI_INLINE void groups_truncnorm_f16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm32(x, g, ng, d, OUT_F16); }
+FI_INLINE void groups_truncnorm_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm32(x, g, ng, d, OUT_BF16); }
 
 /* ------------------------------------------------------------------ */
-/* Drive whole groups over [offset, offset + n); partial groups at either end
- * are generated into a scratch group and the needed part copied out. */
+/* Drive batches over [offset, offset + n): runs of up to `batch` whole
+ * groups are written in place; a partial group at either end is generated
+ * alone into a scratch group and the needed part copied out.  The kernel
+ * has a single call site, so it is inlined into the loop. */
 
-typedef void (*group_fn)(const fi_params *, uint64_t, void *);
+typedef void (*groups_fn)(const fi_ctx *, uint64_t g, unsigned ng, void *dst);
 
-static inline void drive(group_fn fn, const fi_params *p, uint64_t offset, uint64_t n,
-                         void *out, unsigned gsize, size_t itemsize)
+FI_INLINE void drive(groups_fn fn, unsigned batch, const fi_params *p, uint64_t offset,
+                     uint64_t n, void *out, unsigned gsize, size_t itemsize)
 {
-    _Alignas(64) unsigned char scratch[64 * 8];
+    _Alignas(64) unsigned char scratch[FI_GROUP_N32 * 8];
     unsigned char *o = (unsigned char *)out;
     uint64_t g = offset / gsize;
     unsigned skip = (unsigned)(offset % gsize);
+    fi_ctx x;
+    fi_fpenv env;
     if (n == 0) return;
-    if (skip) {
+    env = fi_fpenv_enter();
+    ctx_init(&x, p);
+    while (n) {
         uint64_t take = gsize - skip;
+        unsigned ng = 1;
+        int whole;
         if (take > n) take = n;
-        fn(p, g, scratch);
-        memcpy(o, scratch + skip * itemsize, (size_t)take * itemsize);
+        whole = take == gsize;
+        if (whole) {
+            uint64_t avail = n / gsize;
+            ng = avail < batch ? (unsigned)avail : batch;
+            take = (uint64_t)ng * gsize;
+        }
+        fn(&x, g, ng, whole ? (void *)o : (void *)scratch);
+        if (!whole) memcpy(o, scratch + skip * itemsize, (size_t)take * itemsize);
         o += take * itemsize;
         n -= take;
-        g++;
+        g += ng;
+        skip = 0;
     }
-    for (; n >= gsize; n -= gsize, g++, o += gsize * itemsize)
-        fn(p, g, o);
-    if (n) {
-        fn(p, g, scratch);
-        memcpy(o, scratch, (size_t)n * itemsize);
-    }
+    fi_fpenv_leave(env);
 }
 
-static void fill_raw(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_raw, p, off, n, out, 64, 4); }
-static void fill_uniform_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform_f32, p, off, n, out, 64, 4); }
-static void fill_uniform_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform_f16, p, off, n, out, 64, 2); }
-static void fill_uniform_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform_bf16, p, off, n, out, 64, 2); }
-static void fill_uniform_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_uniform64, p, off, n, out, 32, 8); }
-static void fill_normal_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal_f32, p, off, n, out, 64, 4); }
-static void fill_normal_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal_f16, p, off, n, out, 64, 2); }
-static void fill_normal_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal_bf16, p, off, n, out, 64, 2); }
-static void fill_normal_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_normal64, p, off, n, out, 32, 8); }
-static void fill_truncnorm_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm_f32, p, off, n, out, 64, 4); }
-static void fill_truncnorm_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm_f16, p, off, n, out, 64, 2); }
-static void fill_truncnorm_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm_bf16, p, off, n, out, 64, 2); }
-static void fill_truncnorm_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(group_truncnorm64, p, off, n, out, 32, 8); }
+static void fill_raw(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_raw, FI_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
+static void fill_uniform_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_uniform_f32, FI_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
+static void fill_uniform_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_uniform_f16, FI_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_uniform_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_uniform_bf16, FI_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_uniform_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_uniform64, FI_BATCH, p, off, n, out, FI_GROUP_N64, 8); }
+#if defined(__GNUC__) && !defined(__clang__)
+/* Box-Muller is a few long latency chains (log with a division, sqrt,
+ * polynomials) per batch; GCC's pre-allocation scheduler interleaves the
+ * independent chains of a batch, which out-of-order execution alone cannot
+ * fully do within its window.  (Only here: it slows down the Philox-bound
+ * uniform kernels.)  Scheduling reorders independent operations only, so
+ * every value is unchanged. */
+#pragma GCC push_options
+#pragma GCC optimize("schedule-insns")
+#endif
+static void fill_normal_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_normal_f32, FI_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
+static void fill_normal_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_normal_f16, FI_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_normal_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_normal_bf16, FI_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_normal_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_normal64, FI_BATCH, p, off, n, out, FI_GROUP_N64, 8); }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+static void fill_truncnorm_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm_f32, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
+static void fill_truncnorm_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm_f16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_truncnorm_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm_bf16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_truncnorm_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm64, FI_BATCH, p, off, n, out, FI_GROUP_N64, 8); }
 
 const fi_kernel_table FI_TABLE = {
     FI_TABLE_NAME,

@@ -11,6 +11,21 @@
  * sqrt, fused multiply-add, min/max of non-NaN values); conversions from
  * integers round to nearest even; all integer operations are exact.  The
  * kernels never produce NaN, so min/max operand order does not matter.
+ *
+ * Besides the lane-wise operations there are a few whole-vector ones whose
+ * results are still defined lane by lane:
+ *   fi_philox_keys_init, vu_philox,   FI_W consecutive Philox4x32-10 blocks
+ *   vu_philox2                        (or two runs of them; how the rounds
+ *                                     are scheduled is the implementation's
+ *                                     business);
+ *   vu_half                           lanes [h*FI_WD, (h+1)*FI_WD) of a vu;
+ *   vf_compress_lt / vf_expand_lt     move the lanes selected by a < b to or
+ *                                     from consecutive floats in memory, in
+ *                                     lane order (to compute a rare branch on
+ *                                     the lanes that need it only);
+ *   vf_store2_bf16                    two vectors as 2 FI_W bfloat16 values.
+ * Memory operands may have any alignment.  All of it assumes the default
+ * floating-point environment, which the kernels establish (fi_fpenv.h).
  */
 #ifndef FASTINIT_OPS_SCALAR_H
 #define FASTINIT_OPS_SCALAR_H
@@ -18,6 +33,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include "fi_kernels.h"
 
 #define FI_W 1
 #define FI_WD 1
@@ -32,22 +48,63 @@ static inline uint32_t fi_f_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); re
 static inline double fi_bits_to_d(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 static inline uint64_t fi_d_to_bits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
 
+/* ---- Philox4x32-10 ---- */
+/* The round keys of one (key, stream), set up once per fill call. */
+typedef struct fi_philox_keys {
+    uint32_t k0[FI_PHILOX_ROUNDS], k1[FI_PHILOX_ROUNDS];
+    uint32_t s0, s1;
+} fi_philox_keys;
+
+static inline void fi_philox_keys_init(fi_philox_keys *ks, uint32_t k0, uint32_t k1,
+                                       uint32_t s0, uint32_t s1)
+{
+    for (int r = 0; r < FI_PHILOX_ROUNDS; r++) {
+        ks->k0[r] = k0;
+        ks->k1[r] = k1;
+        k0 += FI_PHILOX_W0;
+        k1 += FI_PHILOX_W1;
+    }
+    ks->s0 = s0;
+    ks->s1 = s1;
+}
+
+/* out[j] lane l = word j of the block with counter (b + l, stream); the
+ * low word of b + l never carries (callers start at multiples of FI_W
+ * inside a 16-block group). */
+static inline void vu_philox(const fi_philox_keys *ks, uint64_t b, vu out[4])
+{
+    uint32_t c0 = (uint32_t)b, c1 = (uint32_t)(b >> 32), c2 = ks->s0, c3 = ks->s1;
+    for (int r = 0; r < FI_PHILOX_ROUNDS; r++) {
+        uint64_t p0 = (uint64_t)FI_PHILOX_M0 * c0;
+        uint64_t p1 = (uint64_t)FI_PHILOX_M1 * c2;
+        c0 = (uint32_t)(p1 >> 32) ^ c1 ^ ks->k0[r];
+        c2 = (uint32_t)(p0 >> 32) ^ c3 ^ ks->k1[r];
+        c1 = (uint32_t)p1;
+        c3 = (uint32_t)p0;
+    }
+    out[0] = c0;
+    out[1] = c1;
+    out[2] = c2;
+    out[3] = c3;
+}
+
+/* vu_philox for two block indices at once (SIMD paths interleave them). */
+static inline void vu_philox2(const fi_philox_keys *ks, uint64_t b0, uint64_t b1, vu out0[4],
+                              vu out1[4])
+{
+    vu_philox(ks, b0, out0);
+    vu_philox(ks, b1, out1);
+}
+
 /* ---- uint32 lanes (full width) ---- */
 static inline vu vu_set1(uint32_t x) { return x; }
-static inline vu vu_iota(uint32_t base) { return base; } /* base + lane */
 static inline vu vu_add(vu a, vu b) { return a + b; }
 static inline vu vu_sub(vu a, vu b) { return a - b; }
-static inline vu vu_xor(vu a, vu b) { return a ^ b; }
 static inline vu vu_and(vu a, vu b) { return a & b; }
 static inline vu vu_srl(vu a, int n) { return a >> n; }
 static inline vu vu_sll(vu a, int n) { return a << n; }
-/* lo = low 32 bits of a * m, *hi = high 32 bits */
-static inline vu vu_mulhilo(vu a, uint32_t m, vu *hi)
-{
-    uint64_t p = (uint64_t)a * m;
-    *hi = (uint32_t)(p >> 32);
-    return (uint32_t)p;
-}
+/* lanes [h * FI_WD, (h + 1) * FI_WD) of a, for h < FI_W / FI_WD */
+static inline vuh vu_half(vu a, int h) { (void)h; return a; }
 /* Store 4 vectors of words as block-major words: dst[4*l + j] = c_j[l]. */
 static inline void vu_store_interleave4(uint32_t *dst, vu c0, vu c1, vu c2, vu c3)
 {
@@ -88,7 +145,8 @@ static inline uint16_t fi_f32_to_f16(float f)
     uint32_t o;
     x &= 0x7fffffffu;
     if (x >= 0x47800000u) {              /* >= 65536, inf or NaN */
-        o = x > 0x7f800000u ? 0x7e00u : 0x7c00u;
+        /* NaN: quieted, with the top 10 bits of its payload (as vcvtps2ph) */
+        o = x > 0x7f800000u ? 0x7e00u | ((x >> 13) & 0x3ffu) : 0x7c00u;
     } else if (x < 0x38800000u) {        /* result subnormal or zero */
         /* Adding 0.5 aligns the half's subnormal grid with the float's ulp;
          * the add rounds to nearest even. */
@@ -108,25 +166,37 @@ static inline uint16_t fi_f32_to_bf16(float f)
     if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);
     return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
+static inline vf vf_load(const float *src) { vf v; memcpy(&v, src, 4); return v; }
 static inline void vf_store(float *dst, vf v) { memcpy(dst, &v, 4); }
+/* Store the lanes of x where a < b to dst[0], dst[1], ... in lane order and
+ * return how many; may write up to FI_W floats at dst. */
+static inline unsigned vf_compress_lt(float *dst, vf a, vf b, vf x)
+{
+    memcpy(dst, &x, 4);
+    return a < b;
+}
+/* The inverse: lanes where a < b take src[0], src[1], ... in lane order, the
+ * others keep y; may read up to FI_W floats at src. */
+static inline vf vf_expand_lt(const float *src, vf a, vf b, vf y)
+{
+    return a < b ? vf_load(src) : y;
+}
 static inline void vf_store_f16(uint16_t *dst, vf v) { uint16_t h = fi_f32_to_f16(v); memcpy(dst, &h, 2); }
 static inline void vf_store_bf16(uint16_t *dst, vf v) { uint16_t h = fi_f32_to_bf16(v); memcpy(dst, &h, 2); }
+/* dst[0 .. 2 FI_W) = a, b (lets SIMD paths narrow two vectors at once) */
+static inline void vf_store2_bf16(uint16_t *dst, vf a, vf b)
+{
+    vf_store_bf16(dst, a);
+    vf_store_bf16(dst + FI_W, b);
+}
 
 /* ---- uint32 lanes (double width) ---- */
 static inline vuh vuh_set1(uint32_t x) { return x; }
-static inline vuh vuh_iota(uint32_t base) { return base; }
 static inline vuh vuh_add(vuh a, vuh b) { return a + b; }
 static inline vuh vuh_sub(vuh a, vuh b) { return a - b; }
-static inline vuh vuh_xor(vuh a, vuh b) { return a ^ b; }
 static inline vuh vuh_and(vuh a, vuh b) { return a & b; }
 static inline vuh vuh_srl(vuh a, int n) { return a >> n; }
 static inline vuh vuh_sll(vuh a, int n) { return a << n; }
-static inline vuh vuh_mulhilo(vuh a, uint32_t m, vuh *hi)
-{
-    uint64_t p = (uint64_t)a * m;
-    *hi = (uint32_t)(p >> 32);
-    return (uint32_t)p;
-}
 
 /* ---- double lanes ---- */
 static inline vd vd_set1(double x) { return x; }

@@ -5,6 +5,7 @@
  */
 #include <math.h>
 #include "fi_kernels.h"
+#include "fi_fpenv.h"
 
 void fi_params_key(fi_params *p, uint64_t seed, uint64_t stream)
 {
@@ -16,6 +17,9 @@ void fi_params_key(fi_params *p, uint64_t seed, uint64_t stream)
 
 void fi_params_uniform(fi_params *p, double low, double high)
 {
+    fi_fpenv env = fi_fpenv_enter();
+    FI_FP_OPAQUE(low);
+    FI_FP_OPAQUE(high);
     p->d_lo = low;
     p->d_hi = high;
     p->d_scale = high - low;
@@ -24,14 +28,19 @@ void fi_params_uniform(fi_params *p, double low, double high)
     /* the float32 scale is the float32 difference of the float32 bounds, so
      * that low == high (after rounding) gives exactly low */
     p->f_scale = p->f_hi - p->f_lo;
+    fi_fpenv_leave(env);
 }
 
 void fi_params_normal(fi_params *p, double mean, double std)
 {
+    fi_fpenv env = fi_fpenv_enter();
+    FI_FP_OPAQUE(mean);
+    FI_FP_OPAQUE(std);
     p->d_mean = mean;
     p->d_std = std;
     p->f_mean = (float)mean;
     p->f_std = (float)std;
+    fi_fpenv_leave(env);
 }
 
 /*
@@ -96,7 +105,13 @@ static double ndtr(double x)
 int fi_params_truncnorm(fi_params *p, double mean, double std, double a, double b)
 {
     double lo, hi, flip = 1.0;
+    fi_fpenv env;
     if (!(a < b)) return -1;
+    env = fi_fpenv_enter();
+    FI_FP_OPAQUE(mean);
+    FI_FP_OPAQUE(std);
+    FI_FP_OPAQUE(a);
+    FI_FP_OPAQUE(b);
     lo = a == -INFINITY ? -INFINITY : mean + a * std;
     hi = b == INFINITY ? INFINITY : mean + b * std;
     /* Work on the window mirrored into the lower half so that the tail
@@ -132,5 +147,6 @@ int fi_params_truncnorm(fi_params *p, double mean, double std, double a, double 
     p->d_hi = hi;
     p->f_lo = (float)lo;
     p->f_hi = (float)hi;
+    fi_fpenv_leave(env);
     return 0;
 }
