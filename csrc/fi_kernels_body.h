@@ -595,9 +595,10 @@ static void fill_uniform_f64(const fi_params *p, uint64_t off, uint64_t n, void 
  * independent chains of a batch, which out-of-order execution alone cannot
  * fully do within its window.  (Only here: it slows down the Philox-bound
  * uniform kernels.)  Scheduling reorders independent operations only, so
- * every value is unchanged. */
+ * every value is unchanged; fp-contract=off is restated so that the
+ * optimize pragma cannot bring back the compiler's default contraction. */
 #pragma GCC push_options
-#pragma GCC optimize("schedule-insns")
+#pragma GCC optimize("schedule-insns", "fp-contract=off")
 #endif
 static void fill_normal_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_normal_f32, FI_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
 static void fill_normal_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_normal_f16, FI_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
