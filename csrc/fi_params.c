@@ -123,8 +123,26 @@ int fi_params_truncnorm(fi_params *p, double mean, double std, double a, double 
         flip = -1.0;
     }
     {
-        double pa = ndtr(a), pb = ndtr(b), qb = ndtr(-b);
-        double d = pb - pa;
+        /* Initializers call with the same window over and over: remember the
+         * last one (per thread) instead of re-running the series. */
+        static _Thread_local struct { double a, b, pa, pb, qb; int valid; } last;
+        double pa, pb, qb, d;
+        if (last.valid && last.a == a && last.b == b) {
+            pa = last.pa;
+            pb = last.pb;
+            qb = last.qb;
+        } else {
+            pa = ndtr(a);
+            pb = ndtr(b);
+            qb = ndtr(-b);
+            last.a = a;
+            last.b = b;
+            last.pa = pa;
+            last.pb = pb;
+            last.qb = qb;
+            last.valid = 1;
+        }
+        d = pb - pa;
         if (!(d > 0.0)) {
             /* window with no representable mass: sample its endpoint nearer
              * the mean (all lanes clamp there) */
