@@ -70,7 +70,9 @@ static double exp_nonpositive(double y)
 /* phi(t) = exp(-t^2/2) / sqrt(2 pi), with t^2 split exactly into hi + lo. */
 static double normal_pdf(double t)
 {
-    double hi = t * t;
+    double hi;
+    if (t > 40.0) return 0.0; /* below the smallest double; t*t may overflow */
+    hi = t * t;
     double lo = fma(t, t, -hi);
     return exp_nonpositive(-0.5 * hi) * (1.0 - 0.5 * lo) * 0.39894228040143267794;
 }

@@ -339,9 +339,6 @@ def test_ctrl_c_interrupts_a_2gb_fill():
 
 
 @linux_only
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: _core.pyx _fill's non-contiguous 1-d branch (pieces of 4M through a "
-    "temporary) never calls PyErr_CheckSignals, so Ctrl-C waits for the whole fill"))
 def test_ctrl_c_interrupts_a_large_strided_1d_fill():
     _check_interrupt(run_child(SIGINT_CHILD, "strided1d", 1 << 26, env=SCALAR))
 
@@ -480,9 +477,6 @@ def test_thread_count_and_odd_offsets_do_not_change_values(dtype):
 # known bugs: xfail(strict=True) until fixed
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-    "core bug: _core.pyx _real() converts an int with <double>value, so an int "
-    "beyond the double range raises OverflowError instead of ValueError"))
 @pytest.mark.parametrize("call", [
     lambda out: fi.fill_uniform(out, 10**400, 10**401, seed=1),
     lambda out: fi.fill_normal(out, 0.0, 10**400, seed=1),
@@ -495,10 +489,6 @@ def test_huge_integer_parameters_raise_value_error(call):
     assert not out.any()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: float64 fill_uniform with high - low overflowing to inf (e.g. "
-    "-1e308, 1e308) returns high for every element (fma(u, inf, lo) is inf or NaN, "
-    "clamped to high); the float32 path raises ValueError for the same case"))
 def test_float64_uniform_with_an_overflowing_range():
     out = np.zeros(1000)
     try:
@@ -508,10 +498,6 @@ def test_float64_uniform_with_an_overflowing_range():
     assert out.min() < -1e307 and out.max() > 1e307 and np.unique(out).size > 900
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: fi_params.c normal_pdf() returns NaN for |t| > ~1.34e154 (t*t "
-    "overflows, 0 * inf), so a truncated normal with such a finite bound becomes "
-    "a constant (all at one bound)"))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("a,b", [(-1e200, 2.0), (-2.0, 1e200), (-1e200, 1e200),
                                  (-math.inf, 1e300)])

@@ -376,11 +376,17 @@ def _check_u64(value, name):
 
 
 cdef double _real(object value, str name) except? -1.0:
-    if type(value) is float or type(value) is int:
+    if type(value) is float:
         return <double>value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        text = str(value)
+        if len(text) > 40:
+            text = f"{text[:12]}...({len(text)} digits)"
+        raise ValueError(f"{name} must be finite; got {text}") from None
 
 
 def philox4x32(counter, key):
@@ -518,6 +524,7 @@ cdef _fill(object out, int dist, int code, fi_params *params, uint64_t offset):
                 tmp = np.empty(piece.shape, dtype=out.dtype)
                 _fill(tmp, dist, code, params, offset + s)
                 piece[...] = tmp
+                PyErr_CheckSignals()
             return
         tmp = np.empty(out.shape, dtype=out.dtype)
         _fill(tmp, dist, code, params, offset)
@@ -526,6 +533,7 @@ cdef _fill(object out, int dist, int code, fi_params *params, uint64_t offset):
     inner_n = n // out.shape[0]
     for i in range(out.shape[0]):
         _fill(out[i], dist, code, params, offset + i * inner_n)
+        PyErr_CheckSignals()
 
 
 cdef double _DTYPE_MAXV[4]
@@ -680,6 +688,9 @@ def fill_uniform(out, low=0.0, high=1.0, *, seed=None, stream=0, offset=0):
     if low_ > high_:
         raise ValueError(f"low must be <= high; got low={low_} and high={high_}")
     # the float32 kernels scale by the float32 difference of the float32 bounds
+    if code == FI_F64 and isinf(high_ - low_):
+        raise ValueError(
+            f"high - low must be finite in float64; got low={low_} and high={high_}")
     if code != FI_F64 and isinf(<float>(<float>high_ - <float>low_)):
         raise ValueError(
             f"high - low must be finite in float32; got low={low_} and high={high_}")
