@@ -509,9 +509,6 @@ def test_truncated_normal_with_huge_finite_bounds(dtype, a, b):
     assert 0.85 < x.std() < 1.05 and abs(np.median(x)) < 0.1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "initializers.py bug: a region whose rows cross flat index 2**64 writes the "
-    "rows below it into out= before the fill of a later row raises ValueError"))
 def test_initializer_leaves_out_untouched_when_a_region_crosses_two_to_64():
     init = fi.RandomNormal(seed=1)
     out = np.zeros((2, 2), np.float32)
@@ -521,9 +518,6 @@ def test_initializer_leaves_out_untouched_when_a_region_crosses_two_to_64():
     assert not out.any()
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-    "initializers.py bug: _check_real()/_cast_scalar() call float() on ints beyond "
-    "the double range: OverflowError instead of ValueError"))
 @pytest.mark.parametrize("make", [
     lambda: fi.RandomUniform(10**400, 10**401),
     lambda: fi.RandomNormal(0.0, 10**400),
@@ -536,19 +530,11 @@ def test_initializers_refuse_huge_integers_with_value_error(make):
         make()
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason=(
-    "initializers.py bug: STFT(window=[]) is accepted, then STFT._prepare indexes "
-    "self.window[0]: IndexError instead of ValueError"))
 def test_stft_with_an_empty_window_list_raises_value_error():
     with pytest.raises(ValueError):
         fi.STFT(window=[])((4, 1, 3))
 
 
-@pytest.mark.xfail(strict=True, raises=ZeroDivisionError, reason=(
-    "diagnostics.py bug: with batch=1 and an input or output width of 1, the input "
-    "(or upstream gradient) is a single number whose std is 0, and "
-    "PropagationReport.forward_gain/backward_gain divide by it, so .vanishing, "
-    ".exploding and str(report) raise ZeroDivisionError"))
 @pytest.mark.parametrize("widths", [[1, 3], [3, 1]])
 def test_diagnose_with_a_single_sample(widths):
     report = fi.diagnose("he_normal", widths=widths, batch=1, seed=0)
@@ -556,11 +542,6 @@ def test_diagnose_with_a_single_sample(widths):
     assert str(report)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "torch.py bug: trunc_normal_ converts the absolute bounds to units of std, "
-    "(a - mean) / std and (b - mean) / std, which round to the same number for a "
-    "window narrower than an ulp of them (a=0, b=1e-260, mean=1, std=1): the fill "
-    "then refuses a >= b, where torch.nn.init.trunc_normal_ fills values in [a, b]"))
 def test_torch_trunc_normal_with_a_tiny_window():
     torch = pytest.importorskip("torch")
     import fastinit.torch as fit

@@ -304,6 +304,11 @@ class PropagationReport:
       or the backward one (``gradient_std[0] / upstream_std``) shrinks by more
       than :data:`GROWTH_LIMIT` (1e3) over the depth;
     * ``exploding``: one of them grows by more than :data:`GROWTH_LIMIT`;
+
+    (with ``batch=1`` and a first or last width of 1, ``input_std`` or
+    ``upstream_std`` is the std of a single number, 0: a gain ``0 / 0`` then
+    counts as 1 and ``x / 0`` as inf, i.e. exploding -- use ``batch >= 2`` for
+    meaningful gains);
     * ``dead_units``: some unit of some layer is dead (``dead_fraction``);
     * ``symmetric``: some layer has identical rows or columns, as
       ``Zeros``, ``Ones`` and ``Constant`` produce: units that start equal
@@ -344,13 +349,15 @@ class PropagationReport:
 
     @property
     def forward_gain(self) -> float:
-        """``activation_std[-1] / input_std``: growth of the forward signal."""
-        return self.activation_std[-1] / self.input_std
+        """``activation_std[-1] / input_std``: growth of the forward signal
+        (``0 / 0`` is 1, ``x / 0`` is inf: see :func:`_gain`)."""
+        return _gain(self.activation_std[-1], self.input_std)
 
     @property
     def backward_gain(self) -> float:
-        """``gradient_std[0] / upstream_std``: growth of the backward signal."""
-        return self.gradient_std[0] / self.upstream_std
+        """``gradient_std[0] / upstream_std``: growth of the backward signal
+        (``0 / 0`` is 1, ``x / 0`` is inf: see :func:`_gain`)."""
+        return _gain(self.gradient_std[0], self.upstream_std)
 
     @property
     def vanishing(self) -> bool:
@@ -401,6 +408,23 @@ class PropagationReport:
             lines.append("  symmetric weights in layers "
                          + _format_layers([i + 1 for i in self.symmetric_layers]))
         return "\n".join(lines)
+
+
+def _gain(std, reference):
+    """``std / reference``, defined when ``reference`` is 0 too.
+
+    A reference std of 0 happens when it is the std of a single number
+    (``batch=1`` with an input width, or a last width, of 1) or of a constant
+    signal. Then ``0 / 0`` counts as 1 (no change: the signal stayed constant)
+    and ``x / 0`` for ``x > 0`` as inf (growth from no spread at all: flagged
+    ``exploding``); a NaN stays NaN (an overflow: ``exploding`` too).
+    """
+    std, reference = float(std), float(reference)
+    if reference == 0.0:
+        if std == 0.0:
+            return 1.0
+        return math.inf if std > 0.0 else math.nan
+    return std / reference
 
 
 def _format_widths(widths):

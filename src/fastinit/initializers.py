@@ -227,7 +227,12 @@ def _runs(out, shape, box):
 def _check_real(value, name, *, finite=True):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond the double range, e.g. 10**400
+        raise ValueError(
+            f"{name} must be a finite real number; got a value beyond the float64 range"
+        ) from None
     if finite and not math.isfinite(value):
         raise ValueError(f"{name} must be finite; got {value}")
     return value
@@ -235,10 +240,15 @@ def _check_real(value, name, *, finite=True):
 
 def _cast_scalar(value, dtype, name):
     """``value`` as a 0-d array of ``dtype``; ValueError if it overflows there."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        cast = np.asarray(value).astype(dtype)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = np.asarray(value).astype(dtype)
+        finite = math.isfinite(value)
+    except OverflowError:  # a Python int beyond the float64 or C integer range
+        shown = repr(value) if abs(value) < 10**30 else "an integer of more than 30 digits"
+        raise ValueError(f"{name} must be representable in {dtype}; got {shown}") from None
     is_float = dtype.kind == "f" or dtype == _BF16  # ml_dtypes' bfloat16 has kind "V"
-    if is_float and math.isfinite(value) and not np.isfinite(cast.astype(np.float64)):
+    if is_float and finite and not np.isfinite(cast.astype(np.float64)):
         raise ValueError(f"{name} {value!r} is not finite in {dtype}")
     return cast
 
@@ -387,6 +397,15 @@ class _RandomInitializer(Initializer):
         raise NotImplementedError  # pragma: no cover - abstract
 
     def _prepare(self, shape, dtype):
+        size = math.prod(shape)
+        if size > _TWO64:
+            # Flat C-order indices are the stream's 64-bit offsets: refuse up
+            # front rather than from the fill of a later run, after earlier
+            # runs have been written into ``out``.
+            raise ValueError(
+                f"shape {shape} has {size} elements; random initializers accept at most "
+                "2**64 (flat indices are 64-bit stream offsets)"
+            )
         fill = self._filler(shape)
         # An empty fill validates the parameters for this dtype (finite in
         # float16, say) before a single element is written.
@@ -645,7 +664,7 @@ class STFT(Initializer):
         if self.window is not None:
             if isinstance(self.window, str):
                 win = _get_window(self.window, frame_length, self.periodic)
-            elif isinstance(self.window[0], str):
+            elif self.window and isinstance(self.window[0], str):
                 win = _get_window(tuple(self.window), frame_length, self.periodic)
             else:
                 win = np.asarray(self.window, np.float64)

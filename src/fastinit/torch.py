@@ -338,7 +338,11 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     Sampled by inverting the normal CDF on the window -- one draw per element,
     exact for any window, even far in a tail, with no pile-up at the bounds in
     float16/bfloat16 (unlike rejection, torch's method).  ``std == 0`` gives
-    ``min(max(mean, a), b)``.
+    ``min(max(mean, a), b)``.  A window ``a < b`` so narrow that its bounds in
+    units of std round to the same float64 (e.g. ``mean=1, std=1, a=0,
+    b=1e-260``) is sampled from the normal density's linearization on
+    ``[a, b]`` (a truncated exponential, uniform for a flat density), still
+    from the same seed and stream, with every value in ``[a, b]``.
 
     >>> import torch, fastinit.torch as fi
     >>> w = fi.trunc_normal_(torch.empty(100, 100), std=0.02, a=-0.04, b=0.04)
@@ -357,9 +361,43 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
             tensor.fill_(min(max(mean, a), b))
         return tensor
     if std > 0:  # std < 0, NaN: the fill's own validation names the problem
-        a, b = _std_units(a, mean, std, True), _std_units(b, mean, std, False)
+        za, zb = _std_units(a, mean, std, True), _std_units(b, mean, std, False)
+        if not za < zb and math.isfinite(mean) and math.isfinite(std):
+            _fill_collapsed_window(view, mean, std, a, b, seed, stream)
+            return _written(tensor)
+        a, b = za, zb
     fill_truncated_normal(view, mean, std, a, b, seed=seed, stream=stream)
     return _written(tensor)
+
+
+def _fill_collapsed_window(view, mean, std, a, b, seed, stream):
+    """``trunc_normal_`` for a window ``a < b`` that vanishes in units of std.
+
+    When ``b - a`` is below the float64 resolution of ``(x - mean) / std``
+    there (e.g. ``a=0, b=1e-260`` with ``mean=1, std=1``), the bounds in std
+    units round to the same number and the fill cannot take them. Over such a
+    window the log-density is linear to within rounding, so the conditioned
+    normal is an exponential truncated to ``[a, b]`` (decaying away from
+    ``mean``), uniform when the density ratio across the window is 1 to 1e-12.
+    Sampled by inversion from ``fill_uniform(float64, 0, 1, seed, stream)``,
+    one draw per element (so still a pure function of the flat index), then
+    clipped to ``[a, b]`` and rounded once to the tensor's dtype.
+    """
+    # a and b must be finite in the tensor's dtype (the fills' rule); this
+    # empty fill checks it before anything is written.
+    fill_uniform(np.empty(0, view.dtype), a, b, seed=seed, stream=stream)
+    u = fill_uniform(np.empty(view.shape, np.float64), 0.0, 1.0, seed=seed, stream=stream)
+    width = b - a
+    mid = a / 2 + b / 2
+    # log of the density ratio across the window: |d/dx log pdf| * width
+    k = abs(mid - mean) / std * (width / std)
+    if not k > 1e-12 or not math.isfinite(k):
+        x = a + u * width
+    else:
+        d = -np.log1p(u * math.expm1(-k)) / k  # in [0, 1], dense near 0
+        x = a + d * width if mean <= mid else b - d * width
+    np.clip(x, a, b, out=x)
+    view[...] = x.astype(view.dtype)
 
 
 def constant_(tensor, val):
