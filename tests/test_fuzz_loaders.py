@@ -48,26 +48,9 @@ except ImportError:  # pragma: no cover - h5py is optional
 
 # Known bugs, by (exception type, text in the message): the test that pins each.
 KNOWN_BUGS = {
-    ("AttributeError", "_read_array_header"): "test_npy_unknown_format_version_raises_value_error",
-    ("TokenError", ""): "test_npy_garbled_header_raises_value_error",
-    ("OverflowError", "too large to convert"): "test_npy_dimension_beyond_int64_raises_value_error",
-    ("RecursionError", "maximum recursion depth"):
-        "test_deeply_nested_safetensors_header_raises_value_error",
-    ("MemoryError", "Unable to allocate"):
-        "test_npz_member_declaring_a_huge_shape_allocates_nothing",
-    ("error", "while decompressing data"): "test_npz_corrupt_deflate_stream_raises_value_error",
-    ("RuntimeError", "Object "): "test_h5_corrupted_bytes_raise_value_error",
-    ("KeyError", "Unable to synchronously open object"): "test_h5_corrupted_bytes_raise_value_error",
-    # matched in the traceback: the .npy header is read at the length it declares
-    ("MemoryError", "_read_bytes(fp, header_length"):
-        "test_npy_header_length_lie_allocates_nothing",
-    ("NotImplementedError", "zipfile"): "test_npz_unsupported_zip_features_raise_value_error",
 }
 # ValueErrors whose message does not name the file (API.md section 6 wants it named)
 KNOWN_UNNAMED = {
-    "Maximum allowed dimension exceeded": "test_safetensors_errors_name_the_file",
-    "array is too big": "test_safetensors_errors_name_the_file",
-    "Insufficient precision": "test_h5_corrupted_bytes_raise_value_error",
 }
 
 # ---------------------------------------------------------------------------
@@ -464,10 +447,6 @@ def _npy(version=(1, 0)):
     return b[:6] + bytes(version) + b[8:]
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-    "io.py bug: _npy_header() calls np.lib.format._read_array_header, which NumPy 2 "
-    "does not have: a .npy (or .npz member) with an unknown format version raises "
-    "AttributeError instead of ValueError"))
 @pytest.mark.parametrize("suffix", [".npy", ".npz"])
 def test_npy_unknown_format_version_raises_value_error(tmp_path, suffix):
     path = tmp_path / f"w{suffix}"
@@ -486,9 +465,6 @@ def _npy_with_header(text, data=b"\0" * 24):
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h + data
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "io.py bug: NumPy's header parser raises tokenize.TokenError (not a ValueError) on "
-    "a garbled .npy header dict; NpyCheckpoint/NpzCheckpoint let it through"))
 @pytest.mark.parametrize("suffix", [".npy", ".npz"])
 def test_npy_garbled_header_raises_value_error(tmp_path, suffix):
     member = _npy_with_header("{'descr': '<f4', 'fortran_order")
@@ -502,9 +478,6 @@ def test_npy_garbled_header_raises_value_error(tmp_path, suffix):
         fi.load(path)
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-    "io.py bug: a .npy header with a dimension >= 2**63 raises OverflowError (from "
-    "numpy.memmap / read_array) instead of ValueError"))
 @pytest.mark.parametrize("suffix", [".npy", ".npz"])
 def test_npy_dimension_beyond_int64_raises_value_error(tmp_path, suffix):
     member = _npy_with_header(
@@ -519,9 +492,6 @@ def test_npy_dimension_beyond_int64_raises_value_error(tmp_path, suffix):
         fi.load(path)["w"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "io.py bug: NpzCheckpoint._read catches ValueError/BadZipFile/EOFError/OSError but "
-    "not zlib.error, raised by a corrupt deflate stream in a member"))
 def test_npz_corrupt_deflate_stream_raises_value_error(tmp_path):
     buf = io.BytesIO()
     np.save(buf, np.arange(100, dtype=np.float32))
@@ -541,10 +511,6 @@ def test_npz_corrupt_deflate_stream_raises_value_error(tmp_path):
         ckpt["w"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "io.py bug: NpzCheckpoint catches ValueError/BadZipFile/EOFError/OSError but not "
-    "zipfile's NotImplementedError, raised for a member with an unsupported compression "
-    "method (or zip version, or 'compressed patched data' flag)"))
 def test_npz_unsupported_zip_features_raise_value_error(tmp_path):
     buf = io.BytesIO()
     np.save(buf, np.arange(4, dtype=np.float32))
@@ -585,11 +551,6 @@ print(json.dumps({"outcome": outcome}))
 
 @linux_only
 @pytest.mark.skipif(SANITIZED, reason="ASan reserves terabytes of address space: no RLIMIT_AS")
-@pytest.mark.xfail(strict=True, reason=(
-    "io.py bug: _npy_header() lets NumPy read a .npy (format 2.0/3.0) header at the "
-    "length the file declares (up to 4 GiB) before checking it against the file size or "
-    "NumPy's max_header_size: a 100-byte file makes load() allocate 4 GiB (MemoryError "
-    "under a memory limit)"))
 def test_npy_header_length_lie_allocates_nothing(tmp_path):
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(fi.__file__)))
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1",
@@ -601,11 +562,6 @@ def test_npy_header_length_lie_allocates_nothing(tmp_path):
     assert json.loads(proc.stdout.strip().splitlines()[-1])["outcome"] == "ValueError"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "io.py bug: a zero-size safetensors tensor whose other dimension is huge "
-    "([0, 2**70]) passes the header checks, then reading it raises NumPy's bare "
-    "'Maximum allowed dimension exceeded' ValueError, which names neither the file "
-    "nor the tensor"))
 def test_safetensors_errors_name_the_file(tmp_path):
     header = json.dumps({"w": {"dtype": "F32", "shape": [0, 2**70],
                                "data_offsets": [0, 0]}}).encode()
@@ -617,10 +573,6 @@ def test_safetensors_errors_name_the_file(tmp_path):
 
 
 @pytest.mark.skipif(h5py is None, reason="needs h5py")
-@pytest.mark.xfail(strict=True, reason=(
-    "io.py bug: H5Checkpoint converts only h5py's OSError at open; corrupted object "
-    "headers make h5py raise RuntimeError (visititems) or KeyError (opening a "
-    "dataset), and some ValueErrors from h5py do not name the file"))
 def test_h5_corrupted_bytes_raise_value_error(tmp_path):
     base = tmp_path / "base.h5"
     with h5py.File(base, "w") as f:
@@ -648,10 +600,6 @@ def test_h5_corrupted_bytes_raise_value_error(tmp_path):
     assert not bad, bad[:10]
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason=(
-    "io.py bug: SafetensorsCheckpoint parses the header with json.loads and catches "
-    "only UnicodeDecodeError/JSONDecodeError; a deeply nested header (100 kB of '[') "
-    "raises RecursionError instead of ValueError"))
 def test_deeply_nested_safetensors_header_raises_value_error(tmp_path):
     header = b"[" * 100_000 + b"]" * 100_000
     path = tmp_path / "deep.safetensors"
@@ -689,11 +637,6 @@ print(json.dumps({"outcome": outcome}))
 
 @linux_only
 @pytest.mark.skipif(SANITIZED, reason="ASan reserves terabytes of address space: no RLIMIT_AS")
-@pytest.mark.xfail(strict=True, reason=(
-    "io.py bug: NpzCheckpoint._read lets np.lib.format.read_array allocate the shape "
-    "the member's .npy header declares before reading a byte (a 200-byte .npz declaring "
-    "3e8 float32 allocates 1.2 GB, one declaring 1e11 raises MemoryError); the declared "
-    "size should be checked against the member's size first (ValueError)"))
 @pytest.mark.parametrize("count", [3 * 10**8, 10**11])
 def test_npz_member_declaring_a_huge_shape_allocates_nothing(tmp_path, count):
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(fi.__file__)))
@@ -800,10 +743,6 @@ def test_any_mapping_round_trips_or_is_refused(data, suffix):
                 fi.Pretrained(path, "\0no such tensor")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "io.py bug: save() to .npz writes a tensor whose name contains NUL under a "
-    "truncated name (zipfile cuts member names at NUL): {'a\\0b': x} loads back as "
-    "{'a': x}, and {'a': x, 'a\\0': y} silently loses a tensor; expected ValueError"))
 def test_npz_names_with_nul_are_refused(tmp_path):
     path = tmp_path / "p.npz"
     try:

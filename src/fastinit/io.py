@@ -29,6 +29,7 @@ file system itself (missing file, permissions, disk full) raises ``OSError``.
 """
 from __future__ import annotations
 
+import ast
 import errno
 import itertools
 import json
@@ -41,6 +42,7 @@ import stat
 import struct
 import threading
 import zipfile
+import zlib
 from collections.abc import Mapping
 from contextlib import contextmanager
 
@@ -83,6 +85,31 @@ _ST_MAX_HEADER = 100_000_000
 
 _FORMATS = ".safetensors, .npz, .npy, .h5/.hdf5"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+# NumPy's own limit on a .npy header (np.load refuses longer ones by default).
+_NPY_MAX_HEADER = 10_000
+_NPY_MAGIC = b"\x93NUMPY"
+# An ndarray has at most 64 dimensions (NumPy 2) and at most 2**63 - 1 bytes.
+_MAX_NDIM = 64
+_MAX_BYTES = 2**63 - 1
+# Errors the zip/zlib layer raises for a bad archive (not the file system's OSError).
+_ZIP_ERRORS = (ValueError, zipfile.BadZipFile, EOFError, OSError, NotImplementedError,
+               RuntimeError, zlib.error, struct.error, OverflowError, KeyError)
+# deflate expands at most ~1032:1; a member cannot hold more than this.
+_DEFLATE_RATIO = 1032
+
+
+def _check_dims(shape, itemsize):
+    """Raise ValueError (without a location) for a shape no ndarray can have."""
+    if len(shape) > _MAX_NDIM:
+        raise ValueError(f"{len(shape)} dimensions (an array has at most {_MAX_NDIM})")
+    n = max(int(itemsize), 1)
+    for d in shape:
+        if d:
+            n *= d
+            if n > _MAX_BYTES:
+                raise ValueError(f"shape {_shape_str(shape)} is too big for an array "
+                                 f"(more than {_MAX_BYTES} bytes)")
 
 
 def _is_float(dtype):
@@ -226,6 +253,9 @@ class SafetensorsCheckpoint(Checkpoint):
             except (UnicodeDecodeError, json.JSONDecodeError) as e:
                 raise ValueError(f"{self.path}: bad safetensors header (not valid JSON: "
                                  f"{e})") from None
+            except RecursionError:
+                raise ValueError(f"{self.path}: bad safetensors header (JSON nested too "
+                                 "deeply)") from None
             self._data_start = 8 + n
             self._data_size = size - self._data_start
             self._parse(header)
@@ -267,6 +297,10 @@ class SafetensorsCheckpoint(Checkpoint):
                                  f"0 <= begin <= end, got {offs!r}")
             dtype = _ST_TO_NP[st]
             shape = tuple(shape)
+            try:
+                _check_dims(shape, dtype.itemsize)
+            except ValueError as e:
+                raise ValueError(f"{where}: {e}") from None
             need = math.prod(shape) * dtype.itemsize
             if offs[1] - offs[0] != need:
                 raise ValueError(f"{where}: shape {_shape_str(shape)} of {st} needs {need} "
@@ -282,13 +316,17 @@ class SafetensorsCheckpoint(Checkpoint):
     def _read(self, name):
         shape, dtype = self._info[name]
         count = math.prod(shape)
-        if count == 0:
-            return np.empty(shape, dtype)
-        if self._mm is None:
-            raise ValueError(f"{self.path} is closed")
-        arr = np.frombuffer(self._mm, dtype=dtype, count=count,
-                            offset=self._data_start + self._offsets[name])
-        return arr.reshape(shape)
+        try:
+            if count == 0:
+                return np.empty(shape, dtype)
+            if self._mm is None:
+                raise ValueError("the file is closed")
+            arr = np.frombuffer(self._mm, dtype=dtype, count=count,
+                                offset=self._data_start + self._offsets[name])
+            return arr.reshape(shape)
+        except (ValueError, OverflowError, MemoryError) as e:
+            raise ValueError(f"{self.path}: cannot read tensor {name!r} ({dtype}, shape "
+                             f"{_shape_str(shape)}): {e}") from None
 
     def read_into(self, name, index, out):
         """Copy a block of tensor ``name`` into ``out``, then drop its pages
@@ -321,26 +359,50 @@ class NpzCheckpoint(Checkpoint):
 
     def __init__(self, path):
         super().__init__(path)
-        with open(self.path, "rb"):
-            pass  # OSError for a missing or unreadable file, before any parsing
+        with open(self.path, "rb") as f:
+            # OSError for a missing or unreadable file, before any parsing
+            archive_size = os.fstat(f.fileno()).st_size
         try:
             self._zip = zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, EOFError) as e:
+        except OSError as e:
+            if isinstance(e, zipfile.BadZipFile) or e.errno is None:
+                raise ValueError(f"{self.path}: not a valid .npz file (bad or truncated "
+                                 f"zip: {e})") from None
+            raise
+        except _ZIP_ERRORS as e:
             raise ValueError(f"{self.path}: not a valid .npz file (bad or truncated zip: "
                              f"{e})") from None
         self._members = {}
+        self._layout = {}  # name -> (fortran_order, data offset, bound on the data bytes)
         self._cached = None
-        for member in self._zip.namelist():
-            name = member.removesuffix(".npy")
-            try:
-                with self._zip.open(member) as f:
-                    shape, dtype = _npy_header(f)
-            except (ValueError, zipfile.BadZipFile, EOFError, OSError) as e:
-                self._zip.close()
-                raise ValueError(f"{self.path}: member {member!r} is not a valid .npy "
-                                 f"array ({e})") from None
-            self._info[name] = (shape, dtype)
-            self._members[name] = member
+        try:
+            for info in self._zip.infolist():
+                member = info.filename
+                name = member.removesuffix(".npy")
+                try:
+                    shape, dtype, fortran, offset = self._member_header(info, archive_size)
+                except _ZIP_ERRORS as e:
+                    raise ValueError(f"{self.path}: member {member!r} is not a valid .npy "
+                                     f"array ({e})") from None
+                self._info[name] = (shape, dtype)
+                self._members[name] = info
+                self._layout[name] = (fortran, offset)
+        except BaseException:
+            self._zip.close()
+            raise
+
+    def _member_header(self, info, archive_size):
+        if info.compress_size > archive_size:
+            raise ValueError(f"the zip directory says it holds {info.compress_size} "
+                             f"compressed bytes, but the whole file has {archive_size}")
+        with self._zip.open(info) as f:
+            shape, dtype, fortran, offset = _npy_header(f, info.file_size)
+        need = math.prod(shape) * dtype.itemsize
+        if offset + need > info.file_size:
+            raise ValueError(f"its header declares {dtype}, shape {_shape_str(shape)} "
+                             f"({need} data bytes) but the member holds "
+                             f"{max(info.file_size - offset, 0)}")
+        return shape, dtype, fortran, offset
 
     def read_into(self, name, index, out):
         """Copy a block of tensor ``name`` into ``out``.
@@ -356,13 +418,30 @@ class NpzCheckpoint(Checkpoint):
 
     def _read(self, name):
         shape, dtype = self._info[name]
+        info = self._members[name]
+        fortran, offset = self._layout[name]
+        need = math.prod(shape) * dtype.itemsize
+        # The most bytes the member's compressed data can really expand to: a
+        # size the zip directory merely declares is not trusted with memory.
+        if info.compress_type == zipfile.ZIP_STORED:
+            bound = info.compress_size
+        elif info.compress_type == zipfile.ZIP_DEFLATED:
+            bound = info.compress_size * _DEFLATE_RATIO + 1024
+        else:
+            bound = 0
         try:
-            with self._zip.open(self._members[name]) as f:
-                arr = np.lib.format.read_array(f, allow_pickle=False)
-        except (ValueError, zipfile.BadZipFile, EOFError, OSError) as e:
+            with self._zip.open(info) as f:
+                _read_exactly(f, offset, bound)  # the header, already checked
+                data = _read_exactly(f, need, bound)
+            if len(data) < need:
+                raise ValueError(f"truncated member: {need} data bytes needed, "
+                                 f"{len(data)} found")
+            arr = np.frombuffer(data, dtype=dtype, count=math.prod(shape)) if need else \
+                np.empty(0, dtype)
+            return arr.reshape(shape, order="F" if fortran else "C")
+        except (*_ZIP_ERRORS, MemoryError) as e:
             raise ValueError(f"{self.path}: cannot read tensor {name!r} ({dtype}, shape "
                              f"{_shape_str(shape)}): {e}") from None
-        return arr
 
     def close(self):
         self._cached = None
@@ -371,18 +450,89 @@ class NpzCheckpoint(Checkpoint):
             z.close()
 
 
-def _npy_header(f):
-    """(shape, dtype) from an open ``.npy`` stream, without reading the data."""
-    version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-    elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-    else:
-        shape, _, dtype = np.lib.format._read_array_header(f, version)
+def _read_exactly(f, n, bound, chunk=16 << 20):
+    """Up to ``n`` bytes of ``f`` (fewer at its end), as a writable bytearray.
+
+    Preallocated when ``n <= bound`` (the most the stream can really hold);
+    otherwise grown as data arrives, so a lying size allocates nothing.
+    """
+    if n <= bound:
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            k = f.readinto(view[got:got + chunk])
+            if not k:
+                break
+            got += k
+        view.release()
+        if got < n:
+            del buf[got:]
+        return buf
+    buf = bytearray()
+    while len(buf) < n:
+        part = f.read(min(n - len(buf), chunk))
+        if not part:
+            break
+        buf += part
+    return buf
+
+
+def _npy_header(f, size=None):
+    """(shape, dtype, fortran_order, data offset) from an open ``.npy`` stream.
+
+    Parsed here rather than by NumPy so that no lie in the header (version,
+    header length, dict, shape) gets further than a ``ValueError``: the header
+    is read only up to NumPy's own limit and the file's ``size``, and the
+    shape is checked to fit an ndarray. The data is not read.
+    """
+    magic = f.read(8)
+    if len(magic) < 8 or not magic.startswith(_NPY_MAGIC):
+        raise ValueError("not a .npy file (bad magic string)" if len(magic) == 8 and
+                         not magic.startswith(_NPY_MAGIC) else "truncated .npy header")
+    version = (magic[6], magic[7])
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]} "
+                         "(known: 1.0, 2.0, 3.0)")
+    fmt = "<H" if version == (1, 0) else "<I"
+    raw = f.read(struct.calcsize(fmt))
+    if len(raw) < struct.calcsize(fmt):
+        raise ValueError("truncated .npy header")
+    (hlen,) = struct.unpack(fmt, raw)
+    offset = 8 + len(raw) + hlen
+    if hlen > _NPY_MAX_HEADER:
+        raise ValueError(f"header length {hlen} is implausible (limit {_NPY_MAX_HEADER})")
+    if size is not None and offset > size:
+        raise ValueError(f"truncated .npy header: it needs {offset} bytes, there are {size}")
+    text = f.read(hlen)
+    if len(text) < hlen:
+        raise ValueError(f"truncated .npy header: {hlen} bytes declared, {len(text)} found")
+    try:
+        text = text.decode("utf-8" if version == (3, 0) else "latin1")
+        header = ast.literal_eval(text)
+    except Exception as e:  # noqa: BLE001 - any parse failure is a bad header
+        raise ValueError(f"cannot parse the header {text[:100]!r}: "
+                         f"{type(e).__name__}: {e}") from None
+    keys = ("descr", "fortran_order", "shape")
+    if not isinstance(header, dict) or sorted(header) != sorted(keys):
+        raise ValueError(f"the header must be a dict with keys {keys}, got {text[:100]!r}")
+    shape, fortran = header["shape"], header["fortran_order"]
+    if not (isinstance(shape, tuple) and all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+        raise ValueError(f"the shape must be a tuple of non-negative integers, got {shape!r}")
+    if not isinstance(fortran, bool):
+        raise ValueError(f"fortran_order must be a bool, got {fortran!r}")  # noqa: TRY004
+    try:
+        dtype = np.lib.format.descr_to_dtype(header["descr"])
+    except Exception as e:  # noqa: BLE001 - any descriptor NumPy rejects is bad
+        raise ValueError(f"bad descr {header['descr']!r}: {e}") from None
     if dtype.hasobject:
         raise ValueError("object arrays are not supported (they would need pickle)")
-    return tuple(shape), dtype
+    if dtype.subdtype is not None:
+        raise ValueError(f"descr {header['descr']!r} is a subarray type, which no saved "
+                         "array has")
+    _check_dims(shape, dtype.itemsize)
+    return shape, dtype, fortran, offset
 
 
 class NpyCheckpoint(Checkpoint):
@@ -393,13 +543,19 @@ class NpyCheckpoint(Checkpoint):
     def __init__(self, path):
         super().__init__(path)
         with open(self.path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
             try:
-                shape, dtype = _npy_header(f)
+                shape, dtype, _, offset = _npy_header(f, size)
             except ValueError as e:
                 raise ValueError(f"{self.path}: not a valid .npy file ({e})") from None
+        need = math.prod(shape) * dtype.itemsize
+        if offset + need > size:
+            raise ValueError(f"{self.path}: truncated .npy file: tensor of {dtype}, shape "
+                             f"{_shape_str(shape)} needs {offset + need} bytes, the file "
+                             f"has {size}")
         try:
             self._arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
-        except ValueError as e:
+        except (ValueError, OverflowError, SyntaxError, TypeError, MemoryError) as e:
             raise ValueError(f"{self.path}: truncated or corrupt .npy file: tensor of "
                              f"{dtype}, shape {_shape_str(shape)} ({e})") from None
         stem = os.path.basename(self.path)
@@ -418,6 +574,12 @@ class NpyCheckpoint(Checkpoint):
             _drop_pages(mm, 0, len(mm))
 
 
+# What h5py raises for a corrupt file (its OSError means a bad file, not the
+# file system: that was checked by opening the file first).
+_H5_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError, IndexError,
+              OverflowError, AttributeError, MemoryError, SystemError)
+
+
 class H5Checkpoint(Checkpoint):
     """An HDF5 file (h5py): every dataset, keyed by its path without the leading "/"."""
 
@@ -434,7 +596,7 @@ class H5Checkpoint(Checkpoint):
             pass  # OSError for the file system; h5py's own OSError means a bad file
         try:
             self._file = h5py.File(self.path, "r")
-        except OSError as e:
+        except _H5_ERRORS as e:
             raise ValueError(f"{self.path}: not a valid HDF5 file ({e})") from None
         self._datasets = {}
 
@@ -443,13 +605,19 @@ class H5Checkpoint(Checkpoint):
                 self._info[name] = (tuple(obj.shape), obj.dtype)
                 self._datasets[name] = obj
 
-        self._file.visititems(visit)
+        try:
+            # corrupted object headers surface here as RuntimeError, KeyError, ...
+            self._file.visititems(visit)
+        except _H5_ERRORS as e:
+            self._file.close()
+            raise ValueError(f"{self.path}: not a valid HDF5 file (corrupt object: "
+                             f"{type(e).__name__}: {e})") from None
 
     def _read(self, name):
         shape, dtype = self._info[name]
         try:
             return np.asarray(self._datasets[name][()])
-        except (OSError, ValueError) as e:
+        except _H5_ERRORS as e:
             raise ValueError(f"{self.path}: cannot read dataset {name!r} ({dtype}, shape "
                              f"{_shape_str(shape)}): {e}") from None
 
@@ -458,7 +626,7 @@ class H5Checkpoint(Checkpoint):
         shape, dtype = self._info[name]
         try:
             block = self._datasets[name][index] if shape else self._datasets[name][()]
-        except (OSError, ValueError) as e:
+        except _H5_ERRORS as e:
             raise ValueError(f"{self.path}: cannot read dataset {name!r} ({dtype}, shape "
                              f"{_shape_str(shape)}): {e}") from None
         np.copyto(out, block, casting="unsafe")
@@ -769,6 +937,11 @@ def save(params, path, *, metadata=None):
                                  "without losing its type; save to .safetensors instead")
             if arr.dtype.hasobject:
                 raise ValueError(f"tensor {name!r}: object arrays are not supported")
+            if "\0" in name:
+                # zipfile cuts member names at NUL: the tensor would come back
+                # under another name, or overwrite one.
+                raise ValueError(f"tensor {name!r}: a .npz member name cannot contain "
+                                 "NUL; save to .safetensors instead")
         # Written member by member (not numpy.savez) so that any name works,
         # "file" and "allow_pickle" included.
         with atomic_output(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED,
