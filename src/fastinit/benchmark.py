@@ -229,7 +229,7 @@ def format_table(report):
     lines.append("  ".join("-" * w for w in widths))
     lines.extend(fmt(row) for row in rows)
     if not has_torch:
-        lines.append("(PyTorch not installed: torch columns omitted)")
+        lines.append("(torch columns omitted: PyTorch not installed, or --no-torch)")
     return "\n".join(lines)
 
 
