@@ -28,19 +28,8 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-python3}
 SANITIZERS=${FASTINIT_SANITIZE:-address,undefined}
 WORK=${FASTINIT_SANITIZE_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/fastinit-sanitize.XXXXXX")}
-mkdir -p "$WORK"
 
-echo "== copying the source tree to $WORK"
-tar -C "$REPO" -cf - \
-    --exclude=./.git --exclude=./build --exclude='*.so' --exclude=./src/fastinit/_core.c \
-    --exclude='__pycache__' --exclude=.pytest_cache --exclude=.hypothesis --exclude=.benchmarks \
-    --exclude='./venv*' --exclude='./.venv*' . | tar -C "$WORK" -xf -
-
-cd "$WORK"
-if [[ ! -f csrc/fi_kernels_avx2.c || ! -f csrc/fi_kernels_avx512.c ]]; then
-    echo "== csrc/ has no AVX kernels yet: building the scalar path only"
-    export FASTINIT_NO_SIMD=1
-fi
+. "$REPO/scripts/_scratch_copy.sh"
 
 echo "== building with -fsanitize=$SANITIZERS"
 FASTINIT_SANITIZE="$SANITIZERS" "$PYTHON" setup.py -q build_ext --inplace -t "$WORK/build-tmp" \

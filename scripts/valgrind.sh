@@ -30,19 +30,9 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-python3}
 WORK=${FASTINIT_VALGRIND_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/fastinit-valgrind.XXXXXX")}
-mkdir -p "$WORK"
 command -v valgrind > /dev/null || { echo "valgrind is not installed"; exit 2; }
 
-echo "== copying the source tree to $WORK"
-tar -C "$REPO" -cf - \
-    --exclude=./.git --exclude=./build --exclude='*.so' --exclude=./src/fastinit/_core.c \
-    --exclude='__pycache__' --exclude=.pytest_cache --exclude=.hypothesis --exclude=.benchmarks \
-    --exclude='./venv*' --exclude='./.venv*' . | tar -C "$WORK" -xf -
-cd "$WORK"
-if [[ ! -f csrc/fi_kernels_avx2.c || ! -f csrc/fi_kernels_avx512.c ]]; then
-    echo "== csrc/ has no AVX kernels yet: building the scalar path only"
-    export FASTINIT_NO_SIMD=1
-fi
+. "$REPO/scripts/_scratch_copy.sh"
 echo "== building with debug info"
 CFLAGS="-g ${CFLAGS:-}" "$PYTHON" setup.py -q build_ext --inplace -t "$WORK/build-tmp" \
     > "$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }

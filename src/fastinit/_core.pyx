@@ -10,7 +10,6 @@ large fills over native threads.
 import hashlib
 import os
 import numbers
-import threading
 
 import numpy as np
 cimport numpy as cnp
