@@ -169,8 +169,11 @@ class _FillMode(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        handler = _INIT_HANDLERS.get(func)
+        handler = _init_handler(func)
         if handler is not None:
+            tensor = args[0] if args else kwargs.get("tensor")
+            if getattr(tensor, "_is_hf_initialized", False):
+                return tensor  # transformers' guard: loaded, not to be initialized
             return handler(self, *args, **kwargs)
         name = getattr(func, "__name__", "")
         if _is_method(func) and args and isinstance(args[0], torch.Tensor):
@@ -237,13 +240,27 @@ def _init_constant(fm, tensor, val):
         return tensor.fill_(val)
 
 
-# torch.nn.init functions that dispatch through torch function modes themselves
+# torch.nn.init functions that dispatch through torch function modes themselves.
+# They hand the mode whatever ``torch.nn.init.<name>`` is at call time: torch's
+# function, or the stand-in a library installed there for the moment
+# (transformers' guarded copies during ``initialize_weights``, fastinit's
+# under ``patch()``); all take torch's arguments.
 _INIT_HANDLERS = {
-    _fit._TORCH["uniform_"]: _init_uniform,
-    _fit._TORCH["normal_"]: _init_normal,
-    _fit._TORCH["kaiming_uniform_"]: _init_kaiming_uniform,
-    _fit._TORCH["constant_"]: _init_constant,
+    "uniform_": _init_uniform,
+    "normal_": _init_normal,
+    "kaiming_uniform_": _init_kaiming_uniform,
+    "constant_": _init_constant,
 }
+_INIT_MODULES = ("torch.nn.init", "transformers.initialization", "fastinit.torch")
+
+
+def _init_handler(func):
+    if _is_method(func):
+        return None
+    handler = _INIT_HANDLERS.get(getattr(func, "__name__", None))
+    if handler is not None and getattr(func, "__module__", None) in _INIT_MODULES:
+        return handler
+    return None
 
 
 def _handle_trunc_normal(mode, tensor, mean, std, a, b, generator=None):
@@ -525,6 +542,30 @@ def _reset_all(module):
             m.reset_running_stats()
 
 
+def _fill_gaps(module, target_of):
+    """Run ``reset_parameters`` of modules holding unwritten tensors, for those tensors only.
+
+    A normal build runs each module's defaults at construction and the
+    model's own init afterwards, so a tensor the own init leaves alone keeps
+    its default; tensors it did write are kept as they are.
+    """
+    def unwritten(m):
+        return [t for t in list(m.parameters(recurse=False)) + list(m.buffers(recurse=False))
+                if id(t) in target_of and not target_of[id(t)].written]
+
+    for m in reversed(list(module.modules())):
+        method = getattr(m, "reset_parameters", None) or getattr(m, "_reset_parameters", None)
+        if not callable(method):
+            method = getattr(m, "reset_running_stats", None)
+        if not callable(method) or not unwritten(m):
+            continue
+        keep = [(t, t.detach().clone()) for t in list(m.parameters()) + list(m.buffers())
+                if id(t) in target_of and target_of[id(t)].written]
+        method()
+        for t, value in keep:
+            t.detach().copy_(value)
+
+
 def _slots(module):
     """Every (module, kind, attribute, tensor) slot, tied ones repeated."""
     out = []
@@ -654,10 +695,11 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
             if _hf_model(module):
                 _hf_init(module)
             elif not recorders:
+                _reset_all(module)  # the defaults a normal build starts from
                 if _timm_model(module):
                     module.init_weights()
-                else:
-                    _reset_all(module)
+            # torch's defaults where the model's own init wrote nothing
+            _fill_gaps(module, {id(t): target for t, _, target in allocated.values()})
 
     missing = []
     for name, t in _named_tensors(module):
