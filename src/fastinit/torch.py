@@ -1106,3 +1106,9 @@ def reset_parameters(module, *, seed, prefix=""):
 
 def _entries(pending, registry):
     return [(p, spec, registry[id(p)][1], registry[id(p)][2]) for p, spec in pending.values()]
+
+
+# materialize() and deferred() live in their own module (it imports this one)
+from ._torch_materialize import deferred, materialize  # noqa: E402
+
+__all__ += ["deferred", "materialize"]
