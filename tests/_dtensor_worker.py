@@ -149,6 +149,35 @@ def _fsdp_case(out, mesh, mesh_name):
         _record(out, f"{mesh_name}/fsdp-reset", f"{mesh_name}/fsdp-reset/{name}", ok)
 
 
+def _fsdp_materialize_case(out, mesh, mesh_name):
+    """FSDP2 fully_shard while on meta, then materialize == materialize of the unsharded model."""
+    import torch
+    from torch import nn
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor.parallel import ColwiseParallel, parallelize_module
+
+    import fastinit.torch as fi
+
+    def build():
+        return nn.Sequential(nn.Linear(7, 5), nn.LayerNorm(5), nn.Embedding(3, 5, padding_idx=1),
+                             nn.Conv1d(5, 6, 3))
+
+    with torch.device("meta"):
+        model = build()
+    if mesh.ndim == 2:
+        parallelize_module(model, mesh["tp"], {"0": ColwiseParallel()})
+        fully_shard(model, mesh=mesh["dp"])
+    else:
+        fully_shard(model, mesh=mesh)
+    fi.materialize(model, seed=21)
+    with torch.device("meta"):
+        plain = build()
+    ref = dict(fi.materialize(plain, seed=21).named_parameters())
+    for name, p in model.named_parameters():
+        ok = torch.equal(p.full_tensor(), ref[name].detach())
+        _record(out, f"{mesh_name}/fsdp-materialize", f"{mesh_name}/fsdp-materialize/{name}", ok)
+
+
 def _memory_case(out, mesh, mesh_name):
     """A tensor larger than any one rank's budget: peak RSS grows by the shard only."""
     import torch
@@ -200,6 +229,11 @@ def rank_main(rank, world, port, outdir):
             _init_cases(out, mesh, name, rank)
             _patch_case(out, mesh, name)
             _fsdp_case(out, mesh, name)
+            try:
+                _fsdp_materialize_case(out, mesh, name)
+            except Exception:
+                _record(out, f"{name}/fsdp-materialize", f"{name}/fsdp-materialize", False,
+                        traceback.format_exc())
         _memory_case(out, meshes[world - 1][1], str(world))
     except Exception:
         _record(out, "fatal", "fatal", False, traceback.format_exc())

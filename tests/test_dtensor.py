@@ -95,6 +95,11 @@ def test_fsdp2_on_meta_reset_parameters_equals_unsharded(records, mesh):
     _check(records, f"{mesh}/fsdp-reset", 6 * (4 if mesh == "2x2" else int(mesh)))
 
 
+@pytest.mark.parametrize("mesh", MESHES)
+def test_fsdp2_on_meta_materialize_equals_unsharded(records, mesh):
+    _check(records, f"{mesh}/fsdp-materialize", 7 * (4 if mesh == "2x2" else int(mesh)))
+
+
 def test_rank_peak_memory_is_its_shard(records):
     _check(records, f"{WORLD}/memory", WORLD * 6)
 

@@ -38,7 +38,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["ShardView", "is_dtensor", "shard_indices", "shard_view", "shard_aware"]
+__all__ = ["ShardView", "is_dtensor", "local_tensor", "shard_indices", "shard_view",
+           "shard_aware"]
 
 
 def is_dtensor(tensor) -> bool:
@@ -50,6 +51,11 @@ def is_dtensor(tensor) -> bool:
     module = sys.modules.get("torch.distributed.tensor")
     cls = getattr(module, "DTensor", None)
     return cls is not None and isinstance(tensor, cls)
+
+
+def local_tensor(tensor):
+    """A DTensor's local shard (the tensor itself for any other tensor)."""
+    return tensor._local_tensor if is_dtensor(tensor) else tensor
 
 
 def shard_indices(dtensor):
@@ -234,3 +240,62 @@ def shard_aware(fill):
         return fill(out, *args, **kwargs)
 
     return wrapper
+
+
+# ---------------------------------------------------------------------------
+# materialize(): writes through an index of a DTensor parameter
+#
+# Init code such as ``weight[padding_idx].zero_()`` indexes a parameter and
+# writes into the view.  On a DTensor the index is a collective that returns a
+# new, redistributed tensor, so the write never reaches the shard.  Under
+# materialize's mode the index of a DTensor model tensor returns a meta view
+# instead (no communication); a constant write into that view (``fill_``,
+# ``zero_``, ``torch.nn.init.constant_/zeros_/ones_``) is applied to the
+# elements of this rank's shard that the index selects.
+
+_CONSTANT_WRITES = {"fill_": None, "zero_": 0.0, "constant_": None, "zeros_": 0.0,
+                    "ones_": 1.0}
+
+
+def view_write(mode, func, args, kwargs):
+    """Handle an index of, or a constant write into an index of, a DTensor model tensor.
+
+    Returns the op's result, or None when the op is none of those (the caller
+    goes on as usual).  ``mode`` is materialize's torch function mode (its
+    ``target_of`` finds the tensor's entry; tracked views live on it).
+    """
+    name = getattr(func, "__name__", "")
+    if not args:
+        return None
+    first = args[0]
+    views = mode.__dict__.setdefault("_dtensor_views", {})
+    if name == "__getitem__" and is_dtensor(first) and mode.target_of(first) is not None:
+        import torch
+
+        key = args[1] if len(args) > 1 else kwargs.get("idx")
+        view = torch.empty(first.shape, dtype=first.dtype, device="meta")[key]
+        views[id(view)] = (view, first, key)
+        return view
+    if name not in _CONSTANT_WRITES:
+        return None
+    hit = views.get(id(first))
+    if hit is None or hit[0] is not first:
+        return None
+    _, base, key = hit
+    value = _CONSTANT_WRITES[name]
+    if value is None:
+        value = args[1] if len(args) > 1 else kwargs.get("val", kwargs.get("value"))
+    from . import torch as _fit
+
+    view = _fit._numpy_view(base)
+    if view is None:
+        raise TypeError(f"fastinit.torch.materialize: cannot write into {type(base).__name__} "
+                        "shards of this device or dtype")
+    if hasattr(key, "numpy"):
+        key = key.cpu().numpy()
+    view[key] = float(value)
+    _fit._written(base)
+    target = mode.target_of(base)
+    if target is not None:
+        target.written = True
+    return first

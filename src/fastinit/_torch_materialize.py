@@ -35,7 +35,8 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from . import torch as _fit
-from ._core import fill_normal, fill_uniform, resolve_seed, stream_id
+from ._core import resolve_seed, stream_id
+from ._torch_dtensor import local_tensor, view_write
 
 __all__ = ["deferred", "materialize"]
 
@@ -58,6 +59,15 @@ _EMPTY_FACTORIES = frozenset({"empty", "empty_like", "empty_strided", "new_empty
 # torch.nn.init functions that return early on meta tensors (nothing to record
 # at the level of tensor ops): deferred() records them as whole calls.
 _META_SHORTCUT = ("dirac_", "orthogonal_", "sparse_")
+
+
+def _data_ptr(t):
+    return local_tensor(t).data_ptr()
+
+
+def _storage_ptr(t):
+    """The identity of ``t``'s memory (for a DTensor: its local shard's)."""
+    return local_tensor(t).untyped_storage().data_ptr()
 
 
 def _clean_name(name):
@@ -104,7 +114,8 @@ def fill_on_stream(tensor, kind, a, b, seed, stream):
     where a sharded (DTensor) parameter gets its branch: each local shard
     filled with the ``offset`` of its region.
     """
-    fill = fill_uniform if kind == "uniform" else fill_normal
+    # torch.py's fills: they also fill a DTensor's shard view at its global offsets
+    fill = _fit.fill_uniform if kind == "uniform" else _fit.fill_normal
     view = _fit._numpy_view(tensor)
     if view is not None:
         fill(view, float(a), float(b), seed=seed, stream=stream)
@@ -140,13 +151,13 @@ class _FillMode(TorchFunctionMode):
 
     def add(self, tensor, target):
         if tensor.numel() and tensor.device.type != "meta":
-            self.by_ptr.setdefault(tensor.untyped_storage().data_ptr(), target)
+            self.by_ptr.setdefault(_storage_ptr(tensor), target)
 
     def target_of(self, tensor):
         if not isinstance(tensor, torch.Tensor) or tensor.device.type == "meta":
             return None
         try:
-            return self.by_ptr.get(tensor.untyped_storage().data_ptr())
+            return self.by_ptr.get(_storage_ptr(tensor))
         except (RuntimeError, NotImplementedError):  # tensors without storage
             return None
 
@@ -169,6 +180,9 @@ class _FillMode(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        done = view_write(self, func, args, kwargs)  # writes through an index of a DTensor
+        if done is not None:
+            return done
         handler = _init_handler(func)
         if handler is not None:
             tensor = args[0] if args else kwargs.get("tensor")
@@ -678,7 +692,7 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
     allocated = {}
     for name, t in _named_tensors(module):
         target = _Target(name)
-        allocated[name] = (t, t.data_ptr() if t.device.type != "meta" else None, target)
+        allocated[name] = (t, _data_ptr(t) if t.device.type != "meta" else None, target)
         if t.numel() == 0:
             target.written = True
         mode.add(t, target)
@@ -704,7 +718,7 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
     missing = []
     for name, t in _named_tensors(module):
         entry = allocated.get(name)
-        if entry is None or entry[0] is not t or entry[1] != t.data_ptr():
+        if entry is None or entry[0] is not t or entry[1] != _data_ptr(t):
             continue  # replaced by the init code: new memory it made
         if not entry[2].written:
             missing.append(name)
