@@ -237,12 +237,15 @@ def test_forward_finite_and_normal_scale(key):
     x = MODELS[key][2]()
     want, got = _logits(ref0, x), _logits(mat, x)
     assert torch.isfinite(got).all()
+    if not want.std() > 0:  # a zero-initialized head (torchvision's ViT)
+        assert torch.equal(got, want)
+        return
     ratio = float(got.std() / want.std())
     assert 0.5 < ratio < 2.0, ratio
 
 
-@pytest.mark.parametrize("key", ["hf-llama", "hf-bert", "timm-vit", "timm-resnet",
-                                 "tv-resnet"])
+@pytest.mark.parametrize("key", ["hf-llama", "hf-llama-deferred", "hf-bert", "timm-vit",
+                                 "timm-resnet", "timm-convnext", "tv-resnet", "tv-vit"])
 def test_independent_of_torch_rng_and_build_order(key):
     factory, how, _ = MODELS[key]
     _, _, first = _reference(key)
