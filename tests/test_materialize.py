@@ -446,3 +446,23 @@ def test_bad_arguments():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fi.materialize(m, seed=0)
+
+
+class _Orthogonal(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.w = nn.Parameter(torch.empty(n, n))
+
+    def reset_parameters(self):
+        nn.init.orthogonal_(self.w)  # draws into a temporary made with w.new_empty
+
+
+def test_temporaries_made_from_a_tensor_draw_from_its_name():
+    with torch.device("meta"):
+        one = nn.ModuleDict({"a": _Orthogonal(8), "b": _Orthogonal(6)})
+        two = nn.ModuleDict({"b": _Orthogonal(6), "c": _Orthogonal(5), "a": _Orthogonal(8)})
+    fi.materialize(one, seed=3)
+    fi.materialize(two, seed=3)
+    assert torch.equal(one["a"].w, two["a"].w) and torch.equal(one["b"].w, two["b"].w)
+    w = one["a"].w.detach()
+    assert torch.allclose(w @ w.T, torch.eye(8), atol=1e-5)

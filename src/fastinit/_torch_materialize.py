@@ -27,6 +27,7 @@ import math
 import sys
 import threading
 import warnings
+import weakref
 from contextlib import contextmanager
 
 import torch
@@ -123,10 +124,19 @@ def fill_on_stream(tensor, kind, a, b, seed, stream):
 
 
 class _Target:
-    __slots__ = ("name", "calls", "written")
+    """A named tensor's random-op counter; ``root`` is set for temporaries made from it."""
 
-    def __init__(self, name):
-        self.name, self.calls, self.written = name, 0, False
+    __slots__ = ("name", "calls", "written", "root", "__weakref__")
+
+    def __init__(self, name, root=None):
+        self.name, self.calls, self.written, self.root = name, 0, False, root
+
+
+# methods and functions whose result is a new tensor made from their first
+# argument: random values drawn into it count as that tensor's (the Gaussian
+# matrix of orthogonal_, the redraws of a rejection sampler)
+_DERIVING = frozenset({"new_empty", "new_empty_strided", "new_zeros", "new_ones", "new_full",
+                       "empty_like", "zeros_like", "ones_like", "full_like", "clone"})
 
 
 class _FillMode(TorchFunctionMode):
@@ -150,16 +160,34 @@ class _FillMode(TorchFunctionMode):
         except (RuntimeError, NotImplementedError):  # tensors without storage
             return None
 
-    def next_stream(self, tensor):
+    def derive(self, source, out):
+        """``out`` was made from ``source``: its random values come from source's name."""
+        target = self.target_of(source)
+        if target is None or not isinstance(out, torch.Tensor) or not out.numel():
+            return
+        try:
+            ptr = out.untyped_storage().data_ptr()
+        except (RuntimeError, NotImplementedError):
+            return
+        if ptr in self.by_ptr:
+            return
+        self.by_ptr[ptr] = _Target(target.name, target.root or target)
+        # forget it with the tensor, before its memory can be reused
+        weakref.finalize(out, self.by_ptr.pop, ptr, None)
+
+    def next_stream(self, tensor, writes=True):
+        """The stream of the next random op on ``tensor`` (``writes``: it fills ``tensor``)."""
         target = self.target_of(tensor)
         if target is None:
             k = self.temporaries
             self.temporaries += 1
             return stream_id(f"fastinit.materialize.temporary#{k}")
-        k = target.calls
-        target.calls += 1
-        target.written = True
-        return stream_id(target.name if k == 0 else f"{target.name}#{k}")
+        root = target.root or target
+        k = root.calls
+        root.calls += 1
+        if writes and target.root is None:
+            target.written = True
+        return stream_id(root.name if k == 0 else f"{root.name}#{k}")
 
     def fill(self, tensor, kind, a, b):
         stream = self.next_stream(tensor)
@@ -192,12 +220,15 @@ class _FillMode(TorchFunctionMode):
                 return func(*args, **kwargs)
             if _writes(func, name):
                 target = self.target_of(t)
-                if target is not None:
+                if target is not None and target.root is None:
                     target.written = True
-            return func(*args, **kwargs)
+            if name in _DERIVING:
+                out = func(*args, **kwargs)
+                self.derive(t, out)
+                return out
         if name in _RANDOM_FACTORIES and not _is_method(func) or (
                 _is_method(func) and name in ("bernoulli", "multinomial")):
-            stream = self.next_stream(None)
+            stream = self.next_stream(_first_tensor(args, kwargs), writes=False)
             device = kwargs.get("device") or next(
                 (a.device for a in args if isinstance(a, torch.Tensor)), None)
             device = torch.device(device) if device is not None else torch.get_default_device()
@@ -207,9 +238,12 @@ class _FillMode(TorchFunctionMode):
         out = kwargs.get("out")
         if isinstance(out, torch.Tensor):
             target = self.target_of(out)
-            if target is not None:
+            if target is not None and target.root is None:
                 target.written = True
-        return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        if name in _DERIVING and args:
+            self.derive(args[0], out)
+        return out
 
 
 def _init_uniform(fm, tensor, a=0.0, b=1.0, generator=None):
@@ -234,7 +268,7 @@ def _init_kaiming_uniform(fm, tensor, a=0, mode="fan_in", nonlinearity="leaky_re
 
 def _init_constant(fm, tensor, val):
     target = fm.target_of(tensor)
-    if target is not None:
+    if target is not None and target.root is None:
         target.written = True
     with torch.no_grad():
         return tensor.fill_(val)
