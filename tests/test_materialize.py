@@ -6,7 +6,6 @@ tensors that a normal build makes the same for two torch seeds (ones, zeros,
 ``inv_freq``, position ids, ...) must be bit-equal; the others must pass a
 two-sample Kolmogorov-Smirnov test against the normal build's values.
 """
-import importlib.util
 import math
 import sys
 import types
@@ -16,31 +15,22 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
+from torch import nn
 
-import fastinit  # noqa: E402
-import fastinit.torch as fi  # noqa: E402
+import fastinit
+import fastinit.torch as fi
 
 
 def _torchvision_models():
-    """torchvision.models, keeping its C++ op registrations from running.
-
-    The CUDA torchvision wheels cannot register their ops beside torch's CPU
-    build; model construction needs none of them.
-    """
-    if "torchvision" not in sys.modules:
-        for name in ("torchvision._meta_registrations", "torchvision._autograd_registrations"):
-            sys.modules.setdefault(name, types.ModuleType(name))
+    # tests/conftest.py lets torchvision import beside torch's CPU build
     return pytest.importorskip("torchvision.models")
 
 
 def _transformers():
-    _torchvision_models() if importlib.util.find_spec("torchvision") else None
     return pytest.importorskip("transformers")
 
 
 def _timm():
-    _torchvision_models() if importlib.util.find_spec("torchvision") else None
     return pytest.importorskip("timm")
 
 
@@ -84,7 +74,7 @@ def _timm_vit(n=2):
 
 
 def _timm_resnet(n=1):
-    timm = _timm()
+    _timm()
     from timm.models.resnet import BasicBlock, ResNet
     return ResNet(BasicBlock, [n, 1, 1, 1], num_classes=10, stem_width=16)
 
@@ -466,3 +456,19 @@ def test_temporaries_made_from_a_tensor_draw_from_its_name():
     assert torch.equal(one["a"].w, two["a"].w) and torch.equal(one["b"].w, two["b"].w)
     w = one["a"].w.detach()
     assert torch.allclose(w @ w.T, torch.eye(8), atol=1e-5)
+
+
+def test_same_values_under_patch():
+    """patch() routes torch.nn.init to fastinit; materialize's streams win inside it."""
+    plain = _tensors(_reference("hf-llama")[2])
+    with fi.patch(seed=99):
+        patched = _tensors(_materialized(_llama, "meta", 7))
+    assert all(torch.equal(plain[n], patched[n]) for n in plain)
+    with torch.device("meta"):
+        a = nn.Sequential(nn.Linear(8, 8), _Orthogonal(4))
+        b = nn.Sequential(nn.Linear(8, 8), _Orthogonal(4))
+    fi.materialize(a, seed=1)
+    with fi.patch():
+        fi.materialize(b, seed=1)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                 b.state_dict().values()))

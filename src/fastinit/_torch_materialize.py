@@ -126,7 +126,7 @@ def fill_on_stream(tensor, kind, a, b, seed, stream):
 class _Target:
     """A named tensor's random-op counter; ``root`` is set for temporaries made from it."""
 
-    __slots__ = ("name", "calls", "written", "root", "__weakref__")
+    __slots__ = ("__weakref__", "calls", "name", "root", "written")
 
     def __init__(self, name, root=None):
         self.name, self.calls, self.written, self.root = name, 0, False, root
@@ -332,7 +332,7 @@ def _meta_tensors(tree):
 
 
 class _Record:
-    __slots__ = ("func", "args", "kwargs", "outs", "writes", "reads", "creates")
+    __slots__ = ("args", "creates", "func", "kwargs", "outs", "reads", "writes")
 
     def __init__(self, func, args, kwargs, outs, writes, reads, creates):
         self.func, self.args, self.kwargs, self.outs = func, args, kwargs, outs
