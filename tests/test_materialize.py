@@ -430,6 +430,8 @@ def test_bad_arguments():
         fi.materialize(m, seed=None)
     with pytest.raises(ValueError, match="device"):
         fi.materialize(m, seed=0, device="meta")
+    with pytest.raises(ValueError, match="device"):
+        fi.materialize(m, seed=0, device="nowhere")
     with pytest.raises(TypeError, match="strict"):
         fi.materialize(m, seed=0, strict=1)
     assert m.weight.is_meta  # nothing happened
@@ -472,3 +474,18 @@ def test_same_values_under_patch():
         fi.materialize(b, seed=1)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
                                                  b.state_dict().values()))
+
+
+def test_deferred_trunc_normal_is_fastinits_on_the_named_stream():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(16, 32, bias=False)
+            nn.init.trunc_normal_(self.proj.weight, std=0.02, a=-0.04, b=0.04)
+
+    with fi.deferred():
+        net = Net()
+    fi.materialize(net, seed=9)
+    want = fastinit.fill_truncated_normal(np.empty((32, 16), np.float32), 0.0, 0.02, -2.0, 2.0,
+                                          seed=9, stream=fastinit.stream_id("proj.weight"))
+    np.testing.assert_array_equal(net.proj.weight.detach().numpy(), want)

@@ -332,11 +332,38 @@ def _meta_tensors(tree):
 
 
 class _Record:
-    __slots__ = ("args", "creates", "func", "kwargs", "outs", "reads", "writes")
+    __slots__ = ("args", "creates", "func", "kwargs", "outs", "overwrites", "reads", "writes")
 
-    def __init__(self, func, args, kwargs, outs, writes, reads, creates):
+    def __init__(self, func, args, kwargs, outs, writes, reads, creates, overwrites=None):
         self.func, self.args, self.kwargs, self.outs = func, args, kwargs, outs
         self.writes, self.reads, self.creates = writes, reads, creates
+        self.overwrites = overwrites  # storage key this op sets whole, old values unread
+
+
+# in-place ops that set every element without reading the old values
+_OVERWRITING = frozenset({"normal_", "uniform_", "fill_", "zero_", "random_", "exponential_",
+                          "log_normal_", "cauchy_", "geometric_", "constant_",
+                          "kaiming_uniform_", "copy_"})
+
+
+def _whole(t):
+    """True when meta tensor ``t`` covers its whole storage, each element once."""
+    return (t.storage_offset() == 0 and t.is_contiguous()
+            and t.numel() * t.element_size() == t.untyped_storage().nbytes())
+
+
+def _overwritten(name, target, args, kwargs):
+    """The storage key ``target`` is set whole by this op without reading it, else None."""
+    if name not in _OVERWRITING or not _whole(target):
+        return None
+    key = _skey(target)
+    if name == "copy_":
+        src = args[1] if len(args) > 1 else kwargs.get("src")
+        if isinstance(src, torch.Tensor) and src.device.type == "meta" and _skey(src) == key:
+            return None
+    elif name == "bernoulli_" or len(_meta_tensors((args, kwargs))) > 1:
+        return None  # parameters given as tensors of the model
+    return key
 
 
 class _Recorder(TorchFunctionMode):
@@ -360,7 +387,9 @@ class _Recorder(TorchFunctionMode):
         new = [t for t in outs if _skey(t) not in in_keys]
         if ins and (_writes(func, name) or isinstance(kwargs.get("out"), torch.Tensor)):
             written = kwargs.get("out") if isinstance(kwargs.get("out"), torch.Tensor) else ins[0]
-            self.records.append(_Record(func, args, kwargs, (), {_skey(written)}, in_keys, False))
+            whole = None if "out" in kwargs else _overwritten(name, written, args, kwargs)
+            self.records.append(_Record(func, args, kwargs, (), {_skey(written)}, in_keys, False,
+                                        whole))
         elif new:
             self.records.append(_Record(func, args, kwargs, outs, {_skey(t) for t in new},
                                         in_keys, True))
@@ -376,8 +405,9 @@ def _recording_init(original):
     def init(tensor, *args, **kwargs):
         rec = getattr(_recording, "recorder", None)
         if rec is not None and isinstance(tensor, torch.Tensor) and tensor.device.type == "meta":
+            whole = _skey(tensor) if _whole(tensor) else None
             rec.records.append(_Record(original, (tensor,) + args, kwargs, (),
-                                       {_skey(tensor)}, {_skey(tensor)}, False))
+                                       {_skey(tensor)}, {_skey(tensor)}, False, whole))
             return tensor
         return original(tensor, *args, **kwargs)
     init.__wrapped__ = original
@@ -400,7 +430,9 @@ def deferred():
     ``pow`` ...) is recorded, in order.  :func:`materialize` replays, in the
     same order, the records that lead to the model's parameters and buffers
     on real storage, every random op drawing from fastinit on the tensor's
-    named stream.  ``torch.nn.init.trunc_normal_`` becomes fastinit's
+    named stream; ops whose result a later op overwrites whole before anything
+    reads it (a layer's default init that the constructor replaces) are
+    skipped.  ``torch.nn.init.trunc_normal_`` becomes fastinit's
     ``trunc_normal_`` on that stream, and ``dirac_``, ``orthogonal_`` and
     ``sparse_`` (which do nothing on meta tensors) are recorded as whole calls
     when reached through the ``torch.nn.init`` module.
@@ -519,24 +551,39 @@ def _replay(recorders, named_meta, real_of, mode, device):
         except _Unreplayable:
             pass
     records = [r for rec in recorders for r in rec.records]
-    # dependency slice: the records that write what the model's tensors are made of
+    # Dependency slice, backwards: the records that write what the model's
+    # tensors are made of, less those a later op overwrites whole before
+    # anything reads them (a module's default init that its model's
+    # constructor then replaces): they would be wasted work, and their draws
+    # would shift the stream counters.
     needed = set(owned)
+    overwritten = set()  # keys set whole by a later kept record, unread since
     keep = []
     for r in reversed(records):
+        if r.overwrites is not None and r.overwrites in overwritten:
+            continue
         if r.writes & needed:
             keep.append(r)
             needed |= r.reads
+            overwritten -= r.reads
+            if r.overwrites is not None:
+                overwritten.add(r.overwrites)
+        else:
+            overwritten -= r.reads
     keep.reverse()
-    with torch.no_grad(), torch.device(device), mode:
+    with torch.no_grad(), torch.device(device):
         for r in keep:
             try:
                 if r.func in _TRUNC_ORIGINALS:
+                    # fastinit's trunc_normal_ itself, outside the mode (it would
+                    # see its own tensor ops)
                     t, *rest = r.args
                     _handle_trunc_normal(mode, replay.real(t), *rest, **r.kwargs)
                 else:
-                    replay.run(r, owned)
+                    with mode:
+                        replay.run(r, owned)
             except (_Unreplayable, RuntimeError):
-                continue
+                continue  # what it would have written is reported as uninitialized
     return owned
 
 
@@ -683,7 +730,10 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
         raise ValueError("seed must be given (an int in [0, 2**64), a numpy Generator or "
                          "SeedSequence); None would make the model unreproducible")
     seed = resolve_seed(seed)
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must name a torch device such as 'cpu'; got {device!r}") from exc
     if device.type == "meta":
         raise ValueError("device must be a real device (e.g. 'cpu'); got 'meta'")
     if not isinstance(strict, bool):
