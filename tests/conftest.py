@@ -1,12 +1,24 @@
-"""Shared pytest configuration: the ``slow`` marker.
+"""Shared pytest configuration: the ``slow`` marker, and torchvision's import.
 
 Tests marked ``@pytest.mark.slow`` (long robustness variants: multi-GB
 fills, long leak loops, deep fuzzing) are skipped unless
 ``FASTINIT_SLOW_TESTS=1`` is set, so the default run stays fast.
+
+PyPI's torchvision wheels are CUDA builds whose C++ ops do not register
+beside torch's CPU build; ``_torchvision_shim`` keeps the two modules that
+register kernels for those ops from running, so ``import torchvision``,
+``import timm`` and ``import transformers`` work in the test session (model
+construction needs none of the ops).
 """
 import os
+import sys
 
 import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import _torchvision_shim  # noqa: E402
+
+_torchvision_shim.install()
 
 
 def pytest_configure(config):

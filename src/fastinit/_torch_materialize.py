@@ -27,6 +27,7 @@ import math
 import sys
 import threading
 import warnings
+import weakref
 from contextlib import contextmanager
 
 import torch
@@ -134,10 +135,19 @@ def fill_on_stream(tensor, kind, a, b, seed, stream):
 
 
 class _Target:
-    __slots__ = ("name", "calls", "written")
+    """A named tensor's random-op counter; ``root`` is set for temporaries made from it."""
 
-    def __init__(self, name):
-        self.name, self.calls, self.written = name, 0, False
+    __slots__ = ("__weakref__", "calls", "name", "root", "written")
+
+    def __init__(self, name, root=None):
+        self.name, self.calls, self.written, self.root = name, 0, False, root
+
+
+# methods and functions whose result is a new tensor made from their first
+# argument: random values drawn into it count as that tensor's (the Gaussian
+# matrix of orthogonal_, the redraws of a rejection sampler)
+_DERIVING = frozenset({"new_empty", "new_empty_strided", "new_zeros", "new_ones", "new_full",
+                       "empty_like", "zeros_like", "ones_like", "full_like", "clone"})
 
 
 class _FillMode(TorchFunctionMode):
@@ -161,16 +171,34 @@ class _FillMode(TorchFunctionMode):
         except (RuntimeError, NotImplementedError):  # tensors without storage
             return None
 
-    def next_stream(self, tensor):
+    def derive(self, source, out):
+        """``out`` was made from ``source``: its random values come from source's name."""
+        target = self.target_of(source)
+        if target is None or not isinstance(out, torch.Tensor) or not out.numel():
+            return
+        try:
+            ptr = out.untyped_storage().data_ptr()
+        except (RuntimeError, NotImplementedError):
+            return
+        if ptr in self.by_ptr:
+            return
+        self.by_ptr[ptr] = _Target(target.name, target.root or target)
+        # forget it with the tensor, before its memory can be reused
+        weakref.finalize(out, self.by_ptr.pop, ptr, None)
+
+    def next_stream(self, tensor, writes=True):
+        """The stream of the next random op on ``tensor`` (``writes``: it fills ``tensor``)."""
         target = self.target_of(tensor)
         if target is None:
             k = self.temporaries
             self.temporaries += 1
             return stream_id(f"fastinit.materialize.temporary#{k}")
-        k = target.calls
-        target.calls += 1
-        target.written = True
-        return stream_id(target.name if k == 0 else f"{target.name}#{k}")
+        root = target.root or target
+        k = root.calls
+        root.calls += 1
+        if writes and target.root is None:
+            target.written = True
+        return stream_id(root.name if k == 0 else f"{root.name}#{k}")
 
     def fill(self, tensor, kind, a, b):
         stream = self.next_stream(tensor)
@@ -206,12 +234,15 @@ class _FillMode(TorchFunctionMode):
                 return func(*args, **kwargs)
             if _writes(func, name):
                 target = self.target_of(t)
-                if target is not None:
+                if target is not None and target.root is None:
                     target.written = True
-            return func(*args, **kwargs)
+            if name in _DERIVING:
+                out = func(*args, **kwargs)
+                self.derive(t, out)
+                return out
         if name in _RANDOM_FACTORIES and not _is_method(func) or (
                 _is_method(func) and name in ("bernoulli", "multinomial")):
-            stream = self.next_stream(None)
+            stream = self.next_stream(_first_tensor(args, kwargs), writes=False)
             device = kwargs.get("device") or next(
                 (a.device for a in args if isinstance(a, torch.Tensor)), None)
             device = torch.device(device) if device is not None else torch.get_default_device()
@@ -221,9 +252,12 @@ class _FillMode(TorchFunctionMode):
         out = kwargs.get("out")
         if isinstance(out, torch.Tensor):
             target = self.target_of(out)
-            if target is not None:
+            if target is not None and target.root is None:
                 target.written = True
-        return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        if name in _DERIVING and args:
+            self.derive(args[0], out)
+        return out
 
 
 def _init_uniform(fm, tensor, a=0.0, b=1.0, generator=None):
@@ -248,7 +282,7 @@ def _init_kaiming_uniform(fm, tensor, a=0, mode="fan_in", nonlinearity="leaky_re
 
 def _init_constant(fm, tensor, val):
     target = fm.target_of(tensor)
-    if target is not None:
+    if target is not None and target.root is None:
         target.written = True
     with torch.no_grad():
         return tensor.fill_(val)
@@ -312,11 +346,38 @@ def _meta_tensors(tree):
 
 
 class _Record:
-    __slots__ = ("func", "args", "kwargs", "outs", "writes", "reads", "creates")
+    __slots__ = ("args", "creates", "func", "kwargs", "outs", "overwrites", "reads", "writes")
 
-    def __init__(self, func, args, kwargs, outs, writes, reads, creates):
+    def __init__(self, func, args, kwargs, outs, writes, reads, creates, overwrites=None):
         self.func, self.args, self.kwargs, self.outs = func, args, kwargs, outs
         self.writes, self.reads, self.creates = writes, reads, creates
+        self.overwrites = overwrites  # storage key this op sets whole, old values unread
+
+
+# in-place ops that set every element without reading the old values
+_OVERWRITING = frozenset({"normal_", "uniform_", "fill_", "zero_", "random_", "exponential_",
+                          "log_normal_", "cauchy_", "geometric_", "constant_",
+                          "kaiming_uniform_", "copy_"})
+
+
+def _whole(t):
+    """True when meta tensor ``t`` covers its whole storage, each element once."""
+    return (t.storage_offset() == 0 and t.is_contiguous()
+            and t.numel() * t.element_size() == t.untyped_storage().nbytes())
+
+
+def _overwritten(name, target, args, kwargs):
+    """The storage key ``target`` is set whole by this op without reading it, else None."""
+    if name not in _OVERWRITING or not _whole(target):
+        return None
+    key = _skey(target)
+    if name == "copy_":
+        src = args[1] if len(args) > 1 else kwargs.get("src")
+        if isinstance(src, torch.Tensor) and src.device.type == "meta" and _skey(src) == key:
+            return None
+    elif name == "bernoulli_" or len(_meta_tensors((args, kwargs))) > 1:
+        return None  # parameters given as tensors of the model
+    return key
 
 
 class _Recorder(TorchFunctionMode):
@@ -340,7 +401,9 @@ class _Recorder(TorchFunctionMode):
         new = [t for t in outs if _skey(t) not in in_keys]
         if ins and (_writes(func, name) or isinstance(kwargs.get("out"), torch.Tensor)):
             written = kwargs.get("out") if isinstance(kwargs.get("out"), torch.Tensor) else ins[0]
-            self.records.append(_Record(func, args, kwargs, (), {_skey(written)}, in_keys, False))
+            whole = None if "out" in kwargs else _overwritten(name, written, args, kwargs)
+            self.records.append(_Record(func, args, kwargs, (), {_skey(written)}, in_keys, False,
+                                        whole))
         elif new:
             self.records.append(_Record(func, args, kwargs, outs, {_skey(t) for t in new},
                                         in_keys, True))
@@ -356,8 +419,9 @@ def _recording_init(original):
     def init(tensor, *args, **kwargs):
         rec = getattr(_recording, "recorder", None)
         if rec is not None and isinstance(tensor, torch.Tensor) and tensor.device.type == "meta":
+            whole = _skey(tensor) if _whole(tensor) else None
             rec.records.append(_Record(original, (tensor,) + args, kwargs, (),
-                                       {_skey(tensor)}, {_skey(tensor)}, False))
+                                       {_skey(tensor)}, {_skey(tensor)}, False, whole))
             return tensor
         return original(tensor, *args, **kwargs)
     init.__wrapped__ = original
@@ -380,7 +444,9 @@ def deferred():
     ``pow`` ...) is recorded, in order.  :func:`materialize` replays, in the
     same order, the records that lead to the model's parameters and buffers
     on real storage, every random op drawing from fastinit on the tensor's
-    named stream.  ``torch.nn.init.trunc_normal_`` becomes fastinit's
+    named stream; ops whose result a later op overwrites whole before anything
+    reads it (a layer's default init that the constructor replaces) are
+    skipped.  ``torch.nn.init.trunc_normal_`` becomes fastinit's
     ``trunc_normal_`` on that stream, and ``dirac_``, ``orthogonal_`` and
     ``sparse_`` (which do nothing on meta tensors) are recorded as whole calls
     when reached through the ``torch.nn.init`` module.
@@ -499,24 +565,39 @@ def _replay(recorders, named_meta, real_of, mode, device):
         except _Unreplayable:
             pass
     records = [r for rec in recorders for r in rec.records]
-    # dependency slice: the records that write what the model's tensors are made of
+    # Dependency slice, backwards: the records that write what the model's
+    # tensors are made of, less those a later op overwrites whole before
+    # anything reads them (a module's default init that its model's
+    # constructor then replaces): they would be wasted work, and their draws
+    # would shift the stream counters.
     needed = set(owned)
+    overwritten = set()  # keys set whole by a later kept record, unread since
     keep = []
     for r in reversed(records):
+        if r.overwrites is not None and r.overwrites in overwritten:
+            continue
         if r.writes & needed:
             keep.append(r)
             needed |= r.reads
+            overwritten -= r.reads
+            if r.overwrites is not None:
+                overwritten.add(r.overwrites)
+        else:
+            overwritten -= r.reads
     keep.reverse()
-    with torch.no_grad(), torch.device(device), mode:
+    with torch.no_grad(), torch.device(device):
         for r in keep:
             try:
                 if r.func in _TRUNC_ORIGINALS:
+                    # fastinit's trunc_normal_ itself, outside the mode (it would
+                    # see its own tensor ops)
                     t, *rest = r.args
                     _handle_trunc_normal(mode, replay.real(t), *rest, **r.kwargs)
                 else:
-                    replay.run(r, owned)
+                    with mode:
+                        replay.run(r, owned)
             except (_Unreplayable, RuntimeError):
-                continue
+                continue  # what it would have written is reported as uninitialized
     return owned
 
 
@@ -663,7 +744,10 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
         raise ValueError("seed must be given (an int in [0, 2**64), a numpy Generator or "
                          "SeedSequence); None would make the model unreproducible")
     seed = resolve_seed(seed)
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must name a torch device such as 'cpu'; got {device!r}") from exc
     if device.type == "meta":
         raise ValueError("device must be a real device (e.g. 'cpu'); got 'meta'")
     if not isinstance(strict, bool):
