@@ -45,7 +45,7 @@ import re
 
 import numpy as np
 
-__all__ = ["parse_max_shard_size", "shard_plan", "write_checkpoint", "SpecSource"]
+__all__ = ["SpecSource", "parse_max_shard_size", "shard_plan", "write_checkpoint"]
 
 _DEFAULT_MAX_SHARD = "5GB"
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,

@@ -53,10 +53,10 @@ _ELEMENTWISE = frozenset({
 
 def _tm():
     """fastinit's materialize module (imported through fastinit.torch, which it extends)."""
-    from . import torch as _fit  # noqa: F401 - first: _torch_materialize imports it
-    from . import _torch_materialize
+    import importlib
 
-    return _torch_materialize
+    importlib.import_module("fastinit.torch")  # first: _torch_materialize imports it
+    return importlib.import_module("fastinit._torch_materialize")
 
 
 def load_config(path):

@@ -38,8 +38,14 @@ import sys
 
 import numpy as np
 
-__all__ = ["ShardView", "is_dtensor", "local_tensor", "shard_indices", "shard_view",
-           "shard_aware"]
+__all__ = [
+    "ShardView",
+    "is_dtensor",
+    "local_tensor",
+    "shard_aware",
+    "shard_indices",
+    "shard_view",
+]
 
 
 def is_dtensor(tensor) -> bool:
@@ -142,7 +148,7 @@ class ShardView:
     for every contiguous run of the shard in the global C order.
     """
 
-    __slots__ = ("local", "shape", "index", "dtype", "ndim")
+    __slots__ = ("dtype", "index", "local", "ndim", "shape")
 
     def __init__(self, local, shape, index):
         self.local = local

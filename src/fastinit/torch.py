@@ -52,6 +52,7 @@ import torch
 from torch import nn
 from torch.utils._device import DeviceContext
 
+from . import _torch_dtensor
 from ._core import (
     fill_normal,
     fill_raw,
@@ -61,7 +62,6 @@ from ._core import (
     resolve_seed,
     stream_id,
 )
-from . import _torch_dtensor
 from .fans import compute_fans
 
 # the fills also take a DTensor's shard view (filled run by run at global offsets)
