@@ -204,6 +204,18 @@ def test_workers_write_the_same_bytes(spec_path, tmp_path):
     assert _bytes_of(one) == _bytes_of(two)
 
 
+def test_scheduler_address_writes_the_same_bytes(spec_path, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    one = str(tmp_path / "one") + "/"
+    two = str(tmp_path / "two") + "/"
+    args = ("--max-shard-size", "100KB", "--seed", "4")
+    assert _init(spec_path, "-o", one, *args) == 0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        assert _init(spec_path, "-o", two, *args, "--scheduler", cluster.scheduler_address) == 0
+    assert _bytes_of(one) == _bytes_of(two)
+
+
 # --- --from-hf ---------------------------------------------------------------
 
 
@@ -282,3 +294,28 @@ def test_from_hf_refuses_a_file_output_and_a_bad_config(tmp_path, capsys):
     bad.write_text("{}")
     assert _init("--from-hf", str(bad), "-o", str(tmp_path / "x") + "/") == 1
     assert "model_type" in capsys.readouterr().err
+
+
+def test_from_hf_tensors_computed_whole_equal_too(tmp_path, monkeypatch):
+    """The path for tensors whose init cannot be replayed by block: run the init alone."""
+    torch, transformers, config_dir = _tiny_llama(tmp_path, True)
+    import fastinit.torch as fi
+    from fastinit._hf_checkpoint import write_checkpoint
+    from fastinit._hf_model import HFSource
+
+    source = HFSource(config_dir, seed=2)
+    records = source.records()
+    whole = ["model.embed_tokens.weight", "model.layers.1.mlp.up_proj.weight",
+             "model.norm.weight"]
+    monkeypatch.setitem(source._state, "records",
+                        {n: (None if n in whole else ops) for n, ops in records.items()})
+    out = tmp_path / "whole"
+    write_checkpoint(str(out), source, chunk_bytes=512)
+    got = fastinit.load(out / "model.safetensors")
+    config = transformers.AutoConfig.from_pretrained(config_dir)
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(config)
+    theirs = fi.materialize(model, seed=2).state_dict()
+    assert "lm_head.weight" not in got  # tied: saved once, as save_pretrained does
+    for name in got:
+        np.testing.assert_array_equal(got[name], theirs[name].numpy(), err_msg=name)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 
 import numpy as np
 
@@ -295,6 +296,9 @@ class HFSource:
         return _canonical_hash({"class": type(model).__name__, "config": self.config,
                                 "dtype": str(self.dtype)})
 
+    def prepare(self):
+        self.records()
+
     def records(self):
         """name -> list of recorded ops (None: compute whole); the walk runs once."""
         self._model()
@@ -359,17 +363,19 @@ def _replay_fill(ops, shape, torch_dtype, seed):
 
     numel = math.prod(shape)
     # ops before the last one that overwrites everything leave no trace
+    covered = False
     for i in range(len(ops) - 1, -1, -1):
         op = ops[i]
         if op[-2:] == (0, numel) and (op[0] == "random" or op[1] in ("fill_", "zero_")):
-            ops = ops[i:]
+            ops, covered = ops[i:], True
             break
 
     def fill(region, out):
         flat = out.reshape(-1)
         r0 = sum(s.start * math.prod(shape[d + 1:]) for d, s in enumerate(region))
         r1 = r0 + flat.size
-        flat[...] = 0
+        if not covered:  # what no op writes is zero (never uninitialized memory)
+            flat[...] = 0
         if str(out.dtype) == "bfloat16":  # NumPy has none: torch sees the bits
             tensor = torch.from_numpy(flat.view(np.int16)).view(torch.bfloat16)
         else:
@@ -402,7 +408,15 @@ def _whole_fill(source, name):
     return fill
 
 
+_WHOLE_LOCK = threading.Lock()  # one init walk at a time (shards may be written in threads)
+
+
 def _compute_whole(source, name):
+    with _WHOLE_LOCK:
+        return _compute_whole_locked(source, name)
+
+
+def _compute_whole_locked(source, name):
     import torch
 
     model = build_meta_model(source.config, source.dtype)
