@@ -38,6 +38,8 @@ def _functions(fi, math_):
         ("xavier_normal_", lambda t, g: fi.xavier_normal_(t, generator=g)),
         ("orthogonal_", lambda t, g: fi.orthogonal_(t, gain=2.0, generator=g)),
         ("sparse_", lambda t, g: fi.sparse_(t, 0.4, generator=g) if t.dim() == 2 else None),
+        ("variance_scaling_", lambda t, g: fi.variance_scaling_(
+            t, 2.0, "fan_avg", "truncated_normal", generator=g)),
     )
 
 

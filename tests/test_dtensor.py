@@ -34,7 +34,7 @@ import _dtensor_worker
 WORLD = 4
 MESHES = ("1", "2", "3", "4", "2x2")
 FUNCTIONS = ("normal_", "uniform_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_",
-             "xavier_uniform_", "xavier_normal_", "orthogonal_", "sparse_")
+             "xavier_uniform_", "xavier_normal_", "orthogonal_", "sparse_", "variance_scaling_")
 
 
 def _free_port():

@@ -18,7 +18,6 @@ import math
 import torch
 
 from . import torch as _fit
-from ._core import fill_truncated_normal
 
 # the standard deviation of N(0, 1) truncated to [-2, 2] (timm's, JAX's constant)
 _TRUNC_STD_2 = 0.87962566103423978
@@ -31,7 +30,8 @@ def _fill_trunc_normal_tf(view, draw, mean, std, a, b):
     if std == 0.0:
         view[...] = mean
         return
-    fill_truncated_normal(view, mean, std, a, b, seed=seed, stream=stream)
+    # torch.py's fill: it also fills a DTensor's shard view at its global offsets
+    _fit.fill_truncated_normal(view, mean, std, a, b, seed=seed, stream=stream)
 
 
 def trunc_normal_tf_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
