@@ -326,9 +326,19 @@ def _skey(t):
     return t.untyped_storage()._cdata
 
 
-def _meta_tensors(tree):
-    leaves, _ = tree_flatten(tree)
-    return [x for x in leaves if isinstance(x, torch.Tensor) and x.device.type == "meta"]
+def _meta_tensors(tree, out=None):
+    """The meta tensors in nested tuples, lists and dicts (cheaper than pytree's flatten)."""
+    out = [] if out is None else out
+    if isinstance(tree, torch.Tensor):
+        if tree.is_meta:
+            out.append(tree)
+    elif isinstance(tree, (tuple, list)):
+        for x in tree:
+            _meta_tensors(x, out)
+    elif isinstance(tree, dict):
+        for x in tree.values():
+            _meta_tensors(x, out)
+    return out
 
 
 class _Record:
@@ -514,30 +524,50 @@ class _Replay:
             raise _Unreplayable
         return real.as_strided(t.size(), t.stride(), offset)
 
-    def run(self, rec, owned):
-        args = tree_map(self.real, rec.args)
-        kwargs = tree_map(self.real, rec.kwargs)
+    def resolve(self, x):
+        if isinstance(x, (torch.Tensor, torch.device)):
+            return self.real(x)
+        if isinstance(x, (tuple, list, dict)):
+            return tree_map(self.real, x)
+        return x
+
+    def run(self, rec, owned, mode):
+        """Re-run one record on real memory, only the op itself under ``mode``."""
+        name = getattr(rec.func, "__name__", "")
+        metas = [t for t in tree_flatten(rec.outs)[0]
+                 if isinstance(t, torch.Tensor) and t.device.type == "meta"]
+        if rec.creates and name in _EMPTY_FACTORIES and all(
+                _skey(t) in owned for t in metas):
+            return  # memory the model already has
+        args = tuple(self.resolve(a) for a in rec.args)
+        kwargs = {k: self.resolve(v) for k, v in rec.kwargs.items()}
         if kwargs.get("device") == "meta":
             kwargs["device"] = self.device
+        if rec.creates:
+            with torch.device(self.device), mode:
+                out = rec.func(*args, **kwargs)
+        else:
+            with mode:
+                out = rec.func(*args, **kwargs)
         if not rec.creates:
-            return rec.func(*args, **kwargs)
-        name = getattr(rec.func, "__name__", "")
-        out = rec.func(*args, **kwargs)
-        reals, _ = tree_flatten(out)
-        metas, _ = tree_flatten(rec.outs)
+            return
+        reals = tree_flatten(out)[0]
+        metas = tree_flatten(rec.outs)[0]
         for meta, value in zip(metas, reals):
             if not (isinstance(meta, torch.Tensor) and meta.device.type == "meta"):
                 continue
-            if _skey(meta) in owned and _skey(meta) in self.bases:
+            if _skey(meta) in owned:
                 if name not in _EMPTY_FACTORIES:
-                    with torch.no_grad():
-                        self.real(meta).copy_(value)
+                    dst = self.real(meta)
+                    dst.copy_(value)
+                    target = mode.target_of(dst)
+                    if target is not None:
+                        target.written = True
             else:
                 if value.stride() != meta.stride():
                     value = torch.empty_strided(meta.size(), meta.stride(), dtype=value.dtype,
                                                 device=value.device).copy_(value)
                 self.bases[_skey(meta)] = (value, meta)
-        return out
 
 
 def _replay(recorders, named_meta, real_of, mode, device):
@@ -571,7 +601,7 @@ def _replay(recorders, named_meta, real_of, mode, device):
         else:
             overwritten -= r.reads
     keep.reverse()
-    with torch.no_grad(), torch.device(device):
+    with torch.no_grad():
         for r in keep:
             try:
                 if r.func in _TRUNC_ORIGINALS:
@@ -580,8 +610,7 @@ def _replay(recorders, named_meta, real_of, mode, device):
                     t, *rest = r.args
                     _handle_trunc_normal(mode, replay.real(t), *rest, **r.kwargs)
                 else:
-                    with mode:
-                        replay.run(r, owned)
+                    replay.run(r, owned, mode)
             except (_Unreplayable, RuntimeError):
                 continue  # what it would have written is reported as uninitialized
     return owned
