@@ -113,6 +113,7 @@ MODELS = {
     "hf-bert": (_bert, "meta", _tokens),
     "hf-vit": (_hf_vit, "meta", _image),
     "timm-vit": (_timm_vit, "meta", _image),
+    "timm-vit-deferred": (_timm_vit, "deferred", _image),
     "timm-resnet": (_timm_resnet, "meta", _image),
     "timm-convnext": (_timm_convnext, "deferred", _image),
     "tv-resnet": (_tv_resnet, "deferred", _image),
@@ -489,3 +490,13 @@ def test_deferred_trunc_normal_is_fastinits_on_the_named_stream():
     want = fastinit.fill_truncated_normal(np.empty((32, 16), np.float32), 0.0, 0.02, -2.0, 2.0,
                                           seed=9, stream=fastinit.stream_id("proj.weight"))
     np.testing.assert_array_equal(net.proj.weight.detach().numpy(), want)
+
+
+def test_compiled_model_is_initialized_by_its_own_scheme():
+    """torch.compile's wrapper: the model inside decides the scheme, names lose _orig_mod."""
+    with torch.device("meta"):
+        compiled = torch.compile(_llama())
+    fi.materialize(compiled, seed=7)
+    plain = _tensors(_reference("hf-llama")[2])
+    inner = _tensors(compiled._orig_mod)
+    assert all(torch.equal(plain[n], inner[n]) for n in plain)

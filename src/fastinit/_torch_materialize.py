@@ -105,6 +105,10 @@ def fill_on_stream(tensor, kind, a, b, seed, stream):
     where a sharded (DTensor) parameter gets its branch: each local shard
     filled with the ``offset`` of its region.
     """
+    if getattr(type(tensor), "__name__", "") == "DTensor":
+        raise NotImplementedError(
+            "fastinit.torch.materialize: sharded (DTensor) parameters are not supported yet; "
+            "materialize the model before sharding it")
     fill = fill_uniform if kind == "uniform" else fill_normal
     view = _fit._numpy_view(tensor)
     if view is not None:
@@ -623,6 +627,13 @@ _TRUNC_ORIGINALS = {torch.nn.init._no_grad_trunc_normal_}
 # materialize()
 
 
+def _unwrapped(module):
+    """The model inside torch.compile's wrapper (``OptimizedModule._orig_mod``)."""
+    while isinstance(getattr(module, "_orig_mod", None), nn.Module) and len(module._modules) == 1:
+        module = module._orig_mod
+    return module
+
+
 def _hf_model(module):
     tf = sys.modules.get("transformers")
     cls = getattr(tf, "PreTrainedModel", None) if tf is not None else None
@@ -804,13 +815,14 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
             for rec in recorders:
                 for key in [k for k, v in _DEFERRED.items() if v is rec]:
                     del _DEFERRED[key]
+        model = _unwrapped(module)
         with torch.no_grad(), mode:
-            if _hf_model(module):
-                _hf_init(module)
+            if _hf_model(model):
+                _hf_init(model)
             elif not recorders:
-                _reset_all(module)  # the defaults a normal build starts from
-                if _timm_model(module):
-                    module.init_weights()
+                _reset_all(model)  # the defaults a normal build starts from
+                if _timm_model(model):
+                    model.init_weights()
             # torch's defaults where the model's own init wrote nothing
             _fill_gaps(module, {id(t): target for t, _, target in allocated.values()})
 
