@@ -500,3 +500,18 @@ def test_compiled_model_is_initialized_by_its_own_scheme():
     plain = _tensors(_reference("hf-llama")[2])
     inner = _tensors(compiled._orig_mod)
     assert all(torch.equal(plain[n], inner[n]) for n in plain)
+
+
+def test_real_tensors_beside_meta_ones_are_kept():
+    loaded = nn.Linear(4, 4)
+    before = loaded.weight.detach().clone()
+    with torch.device("meta"):
+        head = nn.Linear(4, 2)
+    model = nn.Sequential(loaded, head)
+    fi.materialize(model, seed=0)
+    assert torch.equal(model[0].weight, before)
+    assert not model[1].weight.is_meta and model[1].weight.abs().max() <= 0.5
+    with torch.device("meta"):
+        ref = nn.Linear(4, 2)
+    fi.materialize(nn.Sequential(nn.Linear(4, 4), ref), seed=0)
+    assert torch.equal(model[1].weight, ref.weight)

@@ -687,15 +687,30 @@ def _fill_gaps(module, target_of):
             t.detach().copy_(value)
 
 
-def _slots(module):
-    """Every (module, kind, attribute, tensor) slot, tied ones repeated."""
-    out = []
+def _allocate(module, device):
+    """Give every meta parameter and buffer memory on ``device``; tied ones stay one object.
+
+    As ``Module.to_empty`` (``torch.empty_like``, so dense strides are kept),
+    but only for meta tensors, and a tensor held by several modules is
+    replaced by one new tensor everywhere.
+    """
+    made = {}  # id(meta tensor) -> (meta tensor, its replacement)
     for m in module.modules():
         for kind in ("_parameters", "_buffers"):
-            for attr, t in getattr(m, kind).items():
-                if t is not None:
-                    out.append((m, kind, attr, t))
-    return out
+            slots = getattr(m, kind)
+            for attr, t in list(slots.items()):
+                if t is None or not t.is_meta:
+                    continue
+                hit = made.get(id(t))
+                if hit is None:
+                    data = torch.empty_like(t.detach(), device=device)
+                    if isinstance(t, nn.Parameter):
+                        new = nn.Parameter(data, requires_grad=t.requires_grad)
+                        new.__dict__.update(t.__dict__)  # attributes libraries set on it
+                    else:
+                        new = data
+                    hit = made[id(t)] = (t, new)
+                slots[attr] = hit[1]
 
 
 def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
@@ -706,8 +721,9 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
 
     ``module`` was built on the meta device (``with torch.device("meta"):``
     or under :func:`deferred`), or already moved with ``to_empty``.  Its meta
-    tensors get memory on ``device`` (tied parameters stay one object), then
-    the model's own initialization runs:
+    tensors get memory on ``device`` (tied parameters stay one object; real
+    tensors beside meta ones are kept as they are), then the model's own
+    initialization runs:
 
     =================================== =======================================
     model                               initialization
@@ -786,17 +802,13 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
         if rec is not None and all(rec is not r for r in recorders):
             recorders.append(rec)
 
-    # allocate, keeping tied slots one object
-    slots = _slots(module)
-    first = {}
-    for m, kind, attr, t in slots:
-        first.setdefault(id(t), (m, kind, attr))
+    # Tensors already real beside meta ones (weights loaded into part of the
+    # model) are kept as they are; a model with no meta tensor left (moved
+    # with to_empty) is initialized whole.
+    kept = []
     if named_meta:
-        module.to_empty(device=device)
-        for m, kind, attr, t in slots:
-            fm, fkind, fattr = first[id(t)]
-            if (fm, fkind, fattr) != (m, kind, attr):
-                getattr(m, kind)[attr] = getattr(fm, fkind)[fattr]
+        kept = [(t, t.detach().clone()) for _, t in _named_tensors(module) if not t.is_meta]
+        _allocate(module, device)
 
     mode = _FillMode(seed)
     allocated = {}
@@ -825,6 +837,11 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
                     model.init_weights()
             # torch's defaults where the model's own init wrote nothing
             _fill_gaps(module, {id(t): target for t, _, target in allocated.values()})
+        for t, value in kept:
+            t.detach().copy_(value)
+            target = mode.target_of(t)
+            if target is not None:
+                target.written = True
 
     missing = []
     for name, t in _named_tensors(module):
