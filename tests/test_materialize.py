@@ -515,3 +515,22 @@ def test_real_tensors_beside_meta_ones_are_kept():
         ref = nn.Linear(4, 2)
     fi.materialize(nn.Sequential(nn.Linear(4, 4), ref), seed=0)
     assert torch.equal(model[1].weight, ref.weight)
+
+
+def test_deferred_orthogonal_matches_the_meta_path():
+    """orthogonal_ does nothing on meta tensors: deferred() records it whole."""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.empty(8, 8))
+            nn.init.orthogonal_(self.w, gain=2.0)
+
+    with fi.deferred():
+        net = Net()
+    fi.materialize(net, seed=5)
+    with torch.device("meta"):
+        ref = _Orthogonal(8)
+    fi.materialize(ref, seed=5)
+    w = net.w.detach()
+    assert torch.allclose(w @ w.T, 4 * torch.eye(8), atol=1e-4)
+    assert torch.allclose(w, 2 * ref.w.detach(), atol=1e-6)
