@@ -1,4 +1,4 @@
-"""``fastinit.torch.materialize`` and ``fastinit.torch.deferred``: meta-built models, own init.
+"""``fastinit.torch.materialize``: meta-built models initialized by their own code.
 
 A model built on the meta device has shapes but no memory.  :func:`materialize`
 allocates its storage and runs the model's *own* initialization code -- a
@@ -14,10 +14,11 @@ Streams.  The ``k``-th random op (``k = 0, 1, ...``) applied to the tensor
 ``name`` fills from ``stream_id(name)`` when ``k == 0`` and from
 ``stream_id(f"{name}#{k}")`` after that, so a second op on the same tensor (a
 rejection loop, a fused weight initialized chunk by chunk) gets new values.
-Random values drawn into temporaries (tensors that are no parameter or buffer,
-e.g. the Gaussian matrix ``orthogonal_`` factors) come from
-``stream_id(f"fastinit.materialize.temporary#{j}")`` with ``j`` counting such
-ops in call order.  Ops fastinit has no kernel for (``bernoulli_``,
+A temporary made from a tensor (``w.new_empty``, ``torch.empty_like(w)``,
+``w.clone()``: the Gaussian matrix ``orthogonal_`` factors, a rejection
+sampler's redraws) counts as that tensor.  Random values drawn into any other
+temporary come from ``stream_id(f"fastinit.materialize.temporary#{j}")``
+with ``j`` counting such ops in call order.  Ops fastinit has no kernel for (``bernoulli_``,
 ``random_``, ``exponential_``, ...; non-float dtypes) run torch's own sampler
 with a ``torch.Generator`` seeded from the same (seed, stream).
 """
@@ -56,7 +57,6 @@ def _clean_name(name):
 
 def _is_method(func):
     return getattr(func, "__qualname__", "").startswith(("TensorBase.", "Tensor."))
-
 
 
 def _first_tensor(args, kwargs):
@@ -99,7 +99,7 @@ def fill_on_stream(tensor, kind, a, b, seed, stream):
         _fit._written(tensor)
         return tensor
     work = torch.float64 if tensor.dtype is torch.float64 else torch.float32
-    scratch = torch.empty(tuple(tensor.shape), dtype=work)
+    scratch = torch.empty(tuple(tensor.shape), dtype=work, device="cpu")
     fill(scratch.numpy(), float(a), float(b), seed=seed, stream=stream)
     with torch.no_grad():
         tensor.copy_(scratch)
@@ -298,15 +298,13 @@ def _trunc_normal(mode, tensor, mean, std, a, b, generator=None):
                 if _fit._numpy_view(tensor) is not None:
                     _fit.trunc_normal_(tensor, mean, std, a, b)
                 else:
-                    scratch = torch.empty(tuple(tensor.shape), dtype=torch.float64)
+                    scratch = torch.empty(tuple(tensor.shape), dtype=torch.float64, device="cpu")
                     _fit._local.registry = {id(scratch): (scratch, mode.seed, stream)}
                     _fit.trunc_normal_(scratch, mean, std, a, b)
                     tensor.copy_(scratch)
         finally:
             _fit._local.registry = previous
     return tensor
-
-
 
 
 # ---------------------------------------------------------------------------
