@@ -150,8 +150,8 @@ def load_spec(spec, *, dtype=None, init="glorot_uniform"):
     --------
     >>> from fastinit.params import load_spec
     >>> entries, _ = load_spec({"w": {"shape": [3, 4], "init": "he_normal"}})
-    >>> entries[0].name, entries[0].shape, entries[0].dtype
-    ('w', (3, 4), dtype('float32'))
+    >>> entries[0].name, entries[0].shape, entries[0].dtype.name
+    ('w', (3, 4), 'float32')
     """
     label = "spec"
     metadata = {}
