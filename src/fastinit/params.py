@@ -427,15 +427,18 @@ def _make_plan(spec, *, seed, dtype=None, pretrained=None, strict=False,
 
 
 def progress_bar(total, desc, enabled=True):
-    """A tqdm bar over ``total`` bytes on stderr, or None (disabled / no tqdm)."""
+    """A tqdm bar over ``total`` bytes on stderr (decimal units: kB, MB, GB), or None
+    (disabled / no tqdm)."""
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
-                file=sys.stderr, dynamic_ncols=True, leave=True)
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1000, desc=desc,
+                file=sys.stderr, dynamic_ncols=True, leave=True,
+                bar_format="{l_bar}{bar}| {n_fmt}B/{total_fmt}B "
+                           "[{elapsed}<{remaining}, {rate_fmt}{postfix}]")
 
 
 def init_params(spec, *, seed, dtype=None, pretrained=None, strict=False, progress=False):
