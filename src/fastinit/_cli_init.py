@@ -25,7 +25,9 @@ shapes and dtypes are re-initialized with ``--init`` (default glorot_uniform)
 for rank >= 2 and, for vectors, ones for norm scales/variances (last name
 component ``weight``, ``scale``, ``gamma``, ``g``, ``running_var``,
 ``moving_variance``) and zeros otherwise; see
-:func:`fastinit.params.default_init`.
+:func:`fastinit.params.default_init`. Their fans follow ``--layout``, for a
+``.safetensors`` SPEC by default the layout of the framework that wrote it
+(:func:`_layout`), and the layout used is printed.
 """
 from __future__ import annotations
 
