@@ -376,6 +376,8 @@ def _check_u64(value, name):
 
 def _check_offset(value, out):
     # An empty out may start at 2**64 (the end of the stream): nothing is drawn.
+    if type(value) is int and 0 <= value < _TWO64:
+        return value
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) \
             and int(value) == _TWO64:
         if out.size == 0:
