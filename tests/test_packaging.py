@@ -92,6 +92,10 @@ def _doctest_wants():
         for test in doctest.DocTestFinder().find(importlib.import_module(name)):
             for example in test.examples:
                 yield test.name, example.source, example.want
+    for page in [README, *sorted((ROOT / "docs").glob("*.md"))]:   # doctest blocks of the docs
+        if page.is_file():
+            for example in doctest.DocTestParser().get_examples(page.read_text(encoding="utf-8")):
+                yield page.name, example.source, example.want
 
 
 def test_doctests_print_no_ml_dtypes_or_numpy_scalar_repr():
