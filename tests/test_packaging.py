@@ -101,7 +101,7 @@ def _doctest_wants():
 def test_doctests_print_no_ml_dtypes_or_numpy_scalar_repr():
     """ml_dtypes 0.7 prints ``dtype(bfloat16)`` where 0.6 printed ``bfloat16``; NumPy 2
     prints ``np.float32(1.0)`` where 1.x printed ``1.0``: examples show names and floats."""
-    ml_types = r"(bfloat16|float8_\w+|float4_\w+|float6_\w+|u?int[24])"
+    ml_types = r"(bfloat16|float8_\w+|float4_\w+|float6_\w+|u?int[24]\b)"
     bad = re.compile(rf"dtype\(|dtype={ml_types}|\bnp\.(float|int|uint|bool|complex)\w*\(")
     offenders = [(name, src.strip()) for name, src, want in _doctest_wants() if bad.search(want)]
     assert not offenders, offenders
