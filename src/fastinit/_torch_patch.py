@@ -7,7 +7,8 @@ to its fastinit replacement: every function of ``torch.nn.init`` to the
 ``variance_scaling_``, ``lecun_normal_``) to theirs.  A *site* is a place that
 holds an original: a module attribute, or an entry of a ``dict`` held by a
 module attribute (a dispatch table such as transformers'
-``TORCH_INIT_FUNCTIONS``).  Entering the outermost block points every site
+``TORCH_INIT_FUNCTIONS``; dicts nested in it too, three levels deep).
+Lists, tuples, class attributes and closures are not searched.  Entering the outermost block points every site
 at the replacement; leaving it puts the original back (a site someone else
 changed meanwhile is left alone).
 
@@ -48,6 +49,7 @@ from ._core import fill_raw, resolve_seed, stream_id
 
 _PATCH_STREAM = stream_id("fastinit.torch.patch")
 _BLOCK = 512  # seed words computed at a time
+_TABLE_DEPTH = 3  # dicts in dicts held by a module: scanned this many levels deep
 
 
 class _Seeder:
@@ -125,18 +127,17 @@ class _Router:
         if patched:
             self.applied.append(site)
 
-    def _scan_namespace(self, namespace, in_block):
+    def _scan_namespace(self, namespace, in_block, depth=0):
+        """Record the sites of ``namespace`` (a module's dict, or a table in it).
+
+        Dicts found among the values are tables: scanned too, nested ones up
+        to ``_TABLE_DEPTH`` levels below the module.
+        """
         routes, back = self.routes, self.back
         for key, value in list(namespace.items()):
             if type(value) is dict:
-                for k, v in list(value.items()):
-                    hit = routes.get(id(v))
-                    if hit is not None and hit[0] is v:
-                        self._site(value, k, v, hit[1], False)
-                    elif in_block:
-                        hit = back.get(id(v))
-                        if hit is not None and hit[0] is v:
-                            self._site(value, k, hit[1], v, True)
+                if depth < _TABLE_DEPTH and value is not namespace:
+                    self._scan_namespace(value, in_block, depth + 1)
                 continue
             hit = routes.get(id(value))
             if hit is not None and hit[0] is value:
