@@ -34,11 +34,14 @@ calls are reproducible too) and restored on exit.
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import itertools
 import sys
 import threading
 import types
+from itertools import compress, repeat
+from operator import is_
 
 import numpy as np
 import torch
@@ -127,25 +130,31 @@ class _Router:
         if patched:
             self.applied.append(site)
 
-    def _scan_namespace(self, namespace, in_block, depth=0):
+    def _scan_namespace(self, namespace, in_block, visited, depth=0):
         """Record the sites of ``namespace`` (a module's dict, or a table in it).
 
         Dicts found among the values are tables: scanned too, nested ones up
-        to ``_TABLE_DEPTH`` levels below the module.
+        to ``_TABLE_DEPTH`` levels below the module, each dict once per scan
+        (``visited``: their ids).  The common case -- nothing to find -- runs
+        in C-level set and iterator operations.
         """
         routes, back = self.routes, self.back
-        for key, value in list(namespace.items()):
-            if type(value) is dict:
-                if depth < _TABLE_DEPTH and value is not namespace:
-                    self._scan_namespace(value, in_block, depth + 1)
-                continue
-            hit = routes.get(id(value))
-            if hit is not None and hit[0] is value:
-                self._site(namespace, key, value, hit[1], False)
-            elif in_block:
-                hit = back.get(id(value))
+        values = list(namespace.values())
+        ids = set(map(id, values))
+        if not ids.isdisjoint(routes.keys()) or (in_block and not ids.isdisjoint(back.keys())):
+            for key, value in list(namespace.items()):
+                hit = routes.get(id(value))
                 if hit is not None and hit[0] is value:
-                    self._site(namespace, key, hit[1], value, True)
+                    self._site(namespace, key, value, hit[1], False)
+                elif in_block:
+                    hit = back.get(id(value))
+                    if hit is not None and hit[0] is value:
+                        self._site(namespace, key, hit[1], value, True)
+        if depth < _TABLE_DEPTH:
+            for table in compress(values, map(is_, map(type, values), repeat(dict))):
+                if id(table) not in visited:
+                    visited.add(id(table))
+                    self._scan_namespace(table, in_block, visited, depth + 1)
 
     def _current_mark(self):
         modules = sys.modules
@@ -161,12 +170,16 @@ class _Router:
             if isinstance(module, types.ModuleType):
                 self._add_library(module)
         seen = self.seen
+        # each dict once per scan; builtins (every module's __builtins__) never
+        visited = {id(vars(builtins))}
         for name in sys.modules.keys() - seen:
             seen.add(name)
             module = sys.modules.get(name)
             if _is_own(name) or not isinstance(module, types.ModuleType):
                 continue
-            self._scan_namespace(vars(module), in_block)
+            namespace = vars(module)
+            visited.add(id(namespace))
+            self._scan_namespace(namespace, in_block, visited)
         self.mark = self._current_mark()
 
     # -- entering and leaving the outermost block
@@ -199,7 +212,7 @@ class _Router:
             self._add_library(module)
             if _depth > 0:
                 namespace = vars(module)
-                self._scan_namespace(namespace, in_block=False)
+                self._scan_namespace(namespace, False, {id(namespace)})
                 for site in self.sites:
                     if site[0] is namespace and namespace.get(site[1]) is site[2]:
                         namespace[site[1]] = site[3]
