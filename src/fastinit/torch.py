@@ -1146,3 +1146,8 @@ def _entries(pending, registry):
 # patch() and the model libraries' init functions live in their own modules
 from ._torch_libs import lecun_normal_, trunc_normal_tf_, variance_scaling_  # noqa: E402
 from ._torch_patch import disable, enable, is_enabled, patch  # noqa: E402
+
+# materialize() and deferred() live in their own module (it imports this one)
+from ._torch_materialize import deferred, materialize  # noqa: E402
+
+__all__ += ["deferred", "materialize"]
