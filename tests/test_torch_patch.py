@@ -382,3 +382,14 @@ def test_reset_parameters_refuses_a_module_still_on_meta():
     model.to_empty(device="cpu")
     fit.reset_parameters(model, seed=0)
     assert torch.equal(model[1].weight, torch.ones(3))
+
+
+def test_examples_of_the_library_module_run():
+    # torch's private helpers and timm's functions live in fastinit._torch_libs
+    import doctest
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in finder.find(_torch_libs):
+        runner.run(test)
+    assert runner.failures == 0
+    assert runner.tries >= 2 * 10  # import + call in each of the ten functions' examples
