@@ -18,7 +18,7 @@ import pytest
 _TESTS = os.path.dirname(os.path.abspath(__file__))
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
-import _torchvision_shim  # noqa: E402
+import _torchvision_shim
 
 _torchvision_shim.install()
 # ... and in the Python processes the tests start (README and docs examples):

@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
+from torch import nn
 
-import fastinit  # noqa: E402
-import fastinit.torch as fit  # noqa: E402
-from fastinit import _torch_libs  # noqa: E402
+import fastinit
+import fastinit.torch as fit
+from fastinit import _torch_libs
 
 TORCH_FN = dict(fit._TORCH)  # torch's own functions
 
@@ -205,7 +205,7 @@ def test_references_in_modules_imported_before_inside_and_between_blocks(make_mo
 
 def test_a_reference_changed_inside_the_block_is_left_alone(make_module):
     mod = importlib.import_module(make_module())
-    mine = lambda t, *a, **k: t  # noqa: E731
+    mine = lambda t, *a, **k: t
     with fit.patch():
         mod.normal_ = mine
         mod.TABLE["zeros_"] = mine

@@ -58,7 +58,7 @@ _TABLE_DEPTH = 3  # dicts in dicts held by a module: scanned this many levels de
 class _Seeder:
     """The per-call seeds of one ``patch(seed=S)`` block (see the module docstring)."""
 
-    __slots__ = ("seed", "_counter", "_cache")
+    __slots__ = ("_cache", "_counter", "seed")
 
     def __init__(self, seed):
         self.seed = seed

@@ -1040,8 +1040,9 @@ def _entries(pending, registry):
     return [(p, spec, registry[id(p)][1], registry[id(p)][2]) for p, spec in pending.values()]
 
 
-# patch() and the model libraries' init functions live in their own modules
-from ._torch_libs import (  # noqa: E402
+# torch's private helpers, the model libraries' init functions, materialize(),
+# deferred() and patch() live in their own modules (each imports this one)
+from ._torch_libs import (  # noqa: F401 (torch's private helpers, re-exported)
     _calculate_correct_fan,
     _calculate_fan_in_and_fan_out,
     _no_grad_fill_,
@@ -1053,9 +1054,7 @@ from ._torch_libs import (  # noqa: E402
     trunc_normal_tf_,
     variance_scaling_,
 )
-from ._torch_patch import disable, enable, is_enabled, patch  # noqa: E402
-
-# materialize() and deferred() live in their own module (it imports this one)
-from ._torch_materialize import deferred, materialize  # noqa: E402
+from ._torch_materialize import deferred, materialize
+from ._torch_patch import disable, enable, is_enabled, patch
 
 __all__ += ["deferred", "materialize"]
