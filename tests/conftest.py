@@ -7,18 +7,25 @@ fills, long leak loops, deep fuzzing) are skipped unless
 PyPI's torchvision wheels are CUDA builds whose C++ ops do not register
 beside torch's CPU build; ``_torchvision_shim`` keeps the two modules that
 register kernels for those ops from running, so ``import torchvision``,
-``import timm`` and ``import transformers`` work in the test session (model
-construction needs none of the ops).
+``import timm`` and ``import transformers`` work in the test session and in
+the processes its tests start (model construction needs none of the ops).
 """
 import os
 import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-import _torchvision_shim  # noqa: E402
+_TESTS = os.path.dirname(os.path.abspath(__file__))
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
+import _torchvision_shim
 
 _torchvision_shim.install()
+# ... and in the Python processes the tests start (README and docs examples):
+# tests/_site/sitecustomize.py installs it there
+_SITE = os.path.join(_TESTS, "_site")
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [_SITE] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _SITE])
 
 
 def pytest_configure(config):

@@ -113,6 +113,7 @@ MODELS = {
     "hf-bert": (_bert, "meta", _tokens),
     "hf-vit": (_hf_vit, "meta", _image),
     "timm-vit": (_timm_vit, "meta", _image),
+    "timm-vit-deferred": (_timm_vit, "deferred", _image),
     "timm-resnet": (_timm_resnet, "meta", _image),
     "timm-convnext": (_timm_convnext, "deferred", _image),
     "tv-resnet": (_tv_resnet, "deferred", _image),
@@ -489,3 +490,47 @@ def test_deferred_trunc_normal_is_fastinits_on_the_named_stream():
     want = fastinit.fill_truncated_normal(np.empty((32, 16), np.float32), 0.0, 0.02, -2.0, 2.0,
                                           seed=9, stream=fastinit.stream_id("proj.weight"))
     np.testing.assert_array_equal(net.proj.weight.detach().numpy(), want)
+
+
+def test_compiled_model_is_initialized_by_its_own_scheme():
+    """torch.compile's wrapper: the model inside decides the scheme, names lose _orig_mod."""
+    with torch.device("meta"):
+        compiled = torch.compile(_llama())
+    fi.materialize(compiled, seed=7)
+    plain = _tensors(_reference("hf-llama")[2])
+    inner = _tensors(compiled._orig_mod)
+    assert all(torch.equal(plain[n], inner[n]) for n in plain)
+
+
+def test_real_tensors_beside_meta_ones_are_kept():
+    loaded = nn.Linear(4, 4)
+    before = loaded.weight.detach().clone()
+    with torch.device("meta"):
+        head = nn.Linear(4, 2)
+    model = nn.Sequential(loaded, head)
+    fi.materialize(model, seed=0)
+    assert torch.equal(model[0].weight, before)
+    assert not model[1].weight.is_meta and model[1].weight.abs().max() <= 0.5
+    with torch.device("meta"):
+        ref = nn.Linear(4, 2)
+    fi.materialize(nn.Sequential(nn.Linear(4, 4), ref), seed=0)
+    assert torch.equal(model[1].weight, ref.weight)
+
+
+def test_deferred_orthogonal_matches_the_meta_path():
+    """orthogonal_ does nothing on meta tensors: deferred() records it whole."""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.empty(8, 8))
+            nn.init.orthogonal_(self.w, gain=2.0)
+
+    with fi.deferred():
+        net = Net()
+    fi.materialize(net, seed=5)
+    with torch.device("meta"):
+        ref = _Orthogonal(8)
+    fi.materialize(ref, seed=5)
+    w = net.w.detach()
+    assert torch.allclose(w @ w.T, 4 * torch.eye(8), atol=1e-4)
+    assert torch.allclose(w, 2 * ref.w.detach(), atol=1e-6)

@@ -52,6 +52,10 @@ _ELEMENTWISE = frozenset({
 })
 
 
+# torch.nn.init functions that return early on meta tensors (nothing to record)
+_META_SHORTCUT = ("dirac_", "orthogonal_", "sparse_")
+
+
 def _tm():
     """fastinit's materialize module (imported through fastinit.torch, which it extends)."""
     import importlib
@@ -193,7 +197,7 @@ def _walk_mode(seed, model, real=None):
                         self._elementwise(target, t, "fill_", args[1:2] or (kwargs["val"],), {})
                     return t
                 if handler is None and not tm._is_method(func):
-                    if name in tm._META_SHORTCUT:  # returns early on meta: no record
+                    if name in _META_SHORTCUT:  # returns early on meta: no record
                         self._broken(target)
                 elif handler is None and name not in ("uniform_", "normal_"):
                     if name in tm._RANDOM_INPLACE:

@@ -1,5 +1,11 @@
 """Model libraries' own init functions, on fastinit's stream, for ``fastinit.torch``.
 
+torch's private helpers that public model code calls
+(``_calculate_fan_in_and_fan_out``, ``_calculate_correct_fan``,
+``_no_grad_uniform_``, ``_no_grad_normal_``, ``_no_grad_trunc_normal_``,
+``_no_grad_fill_``, ``_no_grad_zero_``) are here with torch's signatures and
+results (the random ones fill through fastinit).
+
 timm initializes through functions of its own (``timm.layers.weight_init``)
 built on torch's RNG.  Here are fastinit implementations with the same
 signatures and semantics -- :func:`trunc_normal_tf_`, :func:`variance_scaling_`,
@@ -18,6 +24,121 @@ import math
 import torch
 
 from . import torch as _fit
+
+_TORCH_PRIVATE = {name: getattr(torch.nn.init, name) for name in _fit.PRIVATE_NAMES}
+
+
+# ---------------------------------------------------------------------------
+# torch's private helpers that public model code calls, with torch's signatures
+
+
+def _calculate_fan_in_and_fan_out(tensor):
+    r"""_calculate_fan_in_and_fan_out(tensor) -> (fan_in, fan_out)
+
+    torch's helper: for a weight ``(out, in, *kernel)`` with receptive field
+    :math:`r = \prod \text{kernel}`, :math:`\text{fan\_in} = \text{in} \cdot r`,
+    :math:`\text{fan\_out} = \text{out} \cdot r` (ints); fewer than 2
+    dimensions raise ``ValueError``, as in torch.
+
+    >>> import torch, fastinit.torch as fi
+    >>> fi._calculate_fan_in_and_fan_out(torch.empty(32, 16, 3, 3))
+    (144, 288)
+    """
+    if tensor.dim() < 2:
+        raise ValueError(
+            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
+    return _fit._fans(tensor)
+
+
+def _calculate_correct_fan(tensor, mode):
+    """_calculate_correct_fan(tensor, mode) -> int
+
+    torch's helper: ``fan_in`` or ``fan_out`` of ``tensor`` for ``mode``
+    (case-insensitive); another mode raises ``ValueError``, as in torch.
+
+    >>> import torch, fastinit.torch as fi
+    >>> fi._calculate_correct_fan(torch.empty(32, 16), "fan_out")
+    32
+    """
+    mode = mode.lower()
+    valid_modes = ["fan_in", "fan_out"]
+    if mode not in valid_modes:
+        raise ValueError(f"Mode {mode} not supported, please use one of {valid_modes}")
+    return _fit._correct_fan(tensor, mode)
+
+
+def _no_grad_uniform_(tensor, a, b, generator=None):
+    r"""_no_grad_uniform_(tensor, a, b, generator=None) -> tensor
+
+    torch's helper: :math:`\mathcal{U}[a, b)` in place, as :func:`uniform_`.
+
+    >>> import torch, fastinit.torch as fi
+    >>> bool(fi._no_grad_uniform_(torch.empty(4, 4), -1, 1).abs().max() <= 1)
+    True
+    """
+    out = _fit._fast_fill(tensor, generator, _fit._fill_uniform, float(a), float(b))
+    return _TORCH_PRIVATE["_no_grad_uniform_"](tensor, a, b, generator) if out is None else out
+
+
+def _no_grad_normal_(tensor, mean, std, generator=None):
+    r"""_no_grad_normal_(tensor, mean, std, generator=None) -> tensor
+
+    torch's helper: :math:`\mathcal{N}(\text{mean}, \text{std}^2)` in place, as :func:`normal_`.
+
+    >>> import torch, fastinit.torch as fi
+    >>> round(float(fi._no_grad_normal_(torch.empty(1000, 100), 0.0, 0.5).std()), 2)
+    0.5
+    """
+    out = _fit._fast_fill(tensor, generator, _fit._fill_normal, float(mean), float(std))
+    return _TORCH_PRIVATE["_no_grad_normal_"](tensor, mean, std, generator) if out is None else out
+
+
+def _no_grad_trunc_normal_(tensor, mean, std, a, b, generator=None):
+    """_no_grad_trunc_normal_(tensor, mean, std, a, b, generator=None) -> tensor
+
+    torch's helper: the truncated normal of :func:`trunc_normal_` (absolute
+    bounds ``a < b``) in place.
+
+    >>> import torch, fastinit.torch as fi
+    >>> w = fi._no_grad_trunc_normal_(torch.empty(100, 100), 0.0, 1.0, -0.5, 0.5)
+    >>> bool(w.abs().max() <= 0.5)
+    True
+    """
+    out = _fit._fast_fill(tensor, generator, _fit._fill_trunc_normal,
+                          float(mean), float(std), float(a), float(b))
+    if out is None:
+        return _TORCH_PRIVATE["_no_grad_trunc_normal_"](tensor, mean, std, a, b, generator)
+    return out
+
+
+def _no_grad_fill_(tensor, val):
+    """_no_grad_fill_(tensor, val) -> tensor
+
+    torch's helper: ``tensor.fill_(val)`` under ``torch.no_grad()``.
+
+    >>> import torch, fastinit.torch as fi
+    >>> fi._no_grad_fill_(torch.empty(2, 2), 3.0).sum().item()
+    12.0
+    """
+    with torch.no_grad():
+        return tensor.fill_(val)
+
+
+def _no_grad_zero_(tensor):
+    """_no_grad_zero_(tensor) -> tensor
+
+    torch's helper: ``tensor.zero_()`` under ``torch.no_grad()``.
+
+    >>> import torch, fastinit.torch as fi
+    >>> fi._no_grad_zero_(torch.ones(2, 2)).sum().item()
+    0.0
+    """
+    with torch.no_grad():
+        return tensor.zero_()
+
+
+# ---------------------------------------------------------------------------
+# timm's functions
 
 # the standard deviation of N(0, 1) truncated to [-2, 2] (timm's, JAX's constant)
 _TRUNC_STD_2 = 0.87962566103423978
@@ -68,7 +189,7 @@ def trunc_normal_tf_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
 
 
 def _variance(tensor, scale, mode):
-    fan_in, fan_out = _fit._calculate_fan_in_and_fan_out(tensor)
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     if mode == "fan_in":
         denom = fan_in
     elif mode == "fan_out":

@@ -1,4 +1,4 @@
-"""``fastinit.torch.materialize`` and ``fastinit.torch.deferred``: meta-built models, own init.
+"""``fastinit.torch.materialize``: meta-built models initialized by their own code.
 
 A model built on the meta device has shapes but no memory.  :func:`materialize`
 allocates its storage and runs the model's *own* initialization code -- a
@@ -14,10 +14,11 @@ Streams.  The ``k``-th random op (``k = 0, 1, ...``) applied to the tensor
 ``name`` fills from ``stream_id(name)`` when ``k == 0`` and from
 ``stream_id(f"{name}#{k}")`` after that, so a second op on the same tensor (a
 rejection loop, a fused weight initialized chunk by chunk) gets new values.
-Random values drawn into temporaries (tensors that are no parameter or buffer,
-e.g. the Gaussian matrix ``orthogonal_`` factors) come from
-``stream_id(f"fastinit.materialize.temporary#{j}")`` with ``j`` counting such
-ops in call order.  Ops fastinit has no kernel for (``bernoulli_``,
+A temporary made from a tensor (``w.new_empty``, ``torch.empty_like(w)``,
+``w.clone()``: the Gaussian matrix ``orthogonal_`` factors, a rejection
+sampler's redraws) counts as that tensor.  Random values drawn into any other
+temporary come from ``stream_id(f"fastinit.materialize.temporary#{j}")``
+with ``j`` counting such ops in call order.  Ops fastinit has no kernel for (``bernoulli_``,
 ``random_``, ``exponential_``, ...; non-float dtypes) run torch's own sampler
 with a ``torch.Generator`` seeded from the same (seed, stream).
 """
@@ -25,21 +26,19 @@ from __future__ import annotations
 
 import math
 import sys
-import threading
 import warnings
 import weakref
-from contextlib import contextmanager
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_flatten, tree_map
 
 from . import torch as _fit
 from ._core import resolve_seed, stream_id
+from ._torch_deferred import _DEFERRED, _replay, _skey, _writes, deferred
 from ._torch_dtensor import local_tensor, view_write
 
-__all__ = ["deferred", "materialize"]
+__all__ = ["deferred", "materialize"]  # deferred: from ._torch_deferred
 
 # path components that wrappers insert into parameter names
 _WRAPPER_PARTS = frozenset({"_orig_mod", "_checkpoint_wrapped_module", "_fsdp_wrapped_module"})
@@ -51,15 +50,6 @@ _RANDOM_INPLACE = frozenset({"normal_", "uniform_", "random_", "bernoulli_", "ex
 _RANDOM_FACTORIES = frozenset({"rand", "randn", "rand_like", "randn_like", "randint",
                                "randint_like", "randperm", "normal", "bernoulli",
                                "multinomial", "poisson"})
-# trailing-underscore methods that do not write the tensor's values
-_NOT_WRITES = frozenset({"requires_grad_", "share_memory_", "retain_grad", "record_stream",
-                         "resize_", "set_", "detach_", "pin_memory"})
-_EMPTY_FACTORIES = frozenset({"empty", "empty_like", "empty_strided", "new_empty",
-                              "new_empty_strided"})
-
-# torch.nn.init functions that return early on meta tensors (nothing to record
-# at the level of tensor ops): deferred() records them as whole calls.
-_META_SHORTCUT = ("dirac_", "orthogonal_", "sparse_")
 
 
 def _data_ptr(t):
@@ -77,13 +67,6 @@ def _clean_name(name):
 
 def _is_method(func):
     return getattr(func, "__qualname__", "").startswith(("TensorBase.", "Tensor."))
-
-
-def _writes(func, name):
-    """True when ``func`` writes into its first tensor argument (or an ``out=``)."""
-    if name == "__setitem__" or name == "copy_":
-        return True
-    return name.endswith("_") and not name.startswith("_") and name not in _NOT_WRITES
 
 
 def _first_tensor(args, kwargs):
@@ -123,7 +106,7 @@ def fill_on_stream(tensor, kind, a, b, seed, stream):
         _fit._written(tensor)
         return tensor
     work = torch.float64 if tensor.dtype is torch.float64 else torch.float32
-    scratch = torch.empty(tuple(tensor.shape), dtype=work)
+    scratch = torch.empty(tuple(tensor.shape), dtype=work, device="cpu")
     fill(scratch.numpy(), float(a), float(b), seed=seed, stream=stream)
     with torch.no_grad():
         tensor.copy_(scratch)
@@ -199,6 +182,9 @@ class _FillMode(TorchFunctionMode):
         if writes and target.root is None:
             target.written = True
         return stream_id(root.name if k == 0 else f"{root.name}#{k}")
+
+    def trunc_normal(self, tensor, mean, std, a, b, generator=None):
+        return _trunc_normal(self, tensor, mean, std, a, b)
 
     def fill(self, tensor, kind, a, b):
         stream = self.next_stream(tensor)
@@ -311,7 +297,7 @@ def _init_handler(func):
     return None
 
 
-def _handle_trunc_normal(mode, tensor, mean, std, a, b, generator=None):
+def _trunc_normal(mode, tensor, mean, std, a, b, generator=None):
     """torch.nn.init's trunc_normal_ (recorded whole by deferred()): fastinit's, named stream."""
     stream = mode.next_stream(tensor)
     if tensor.numel():
@@ -322,7 +308,7 @@ def _handle_trunc_normal(mode, tensor, mean, std, a, b, generator=None):
                 if _fit._numpy_view(tensor) is not None:
                     _fit.trunc_normal_(tensor, mean, std, a, b)
                 else:
-                    scratch = torch.empty(tuple(tensor.shape), dtype=torch.float64)
+                    scratch = torch.empty(tuple(tensor.shape), dtype=torch.float64, device="cpu")
                     _fit._local.registry = {id(scratch): (scratch, mode.seed, stream)}
                     _fit.trunc_normal_(scratch, mean, std, a, b)
                     tensor.copy_(scratch)
@@ -332,280 +318,14 @@ def _handle_trunc_normal(mode, tensor, mean, std, a, b, generator=None):
 
 
 # ---------------------------------------------------------------------------
-# deferred(): record the init ops each meta tensor receives during construction
-
-
-def _skey(t):
-    """Identity of a meta tensor's storage (views and ``.data`` share it)."""
-    return t.untyped_storage()._cdata
-
-
-def _meta_tensors(tree):
-    leaves, _ = tree_flatten(tree)
-    return [x for x in leaves if isinstance(x, torch.Tensor) and x.device.type == "meta"]
-
-
-class _Record:
-    __slots__ = ("args", "creates", "func", "kwargs", "outs", "overwrites", "reads", "writes")
-
-    def __init__(self, func, args, kwargs, outs, writes, reads, creates, overwrites=None):
-        self.func, self.args, self.kwargs, self.outs = func, args, kwargs, outs
-        self.writes, self.reads, self.creates = writes, reads, creates
-        self.overwrites = overwrites  # storage key this op sets whole, old values unread
-
-
-# in-place ops that set every element without reading the old values
-_OVERWRITING = frozenset({"normal_", "uniform_", "fill_", "zero_", "random_", "exponential_",
-                          "log_normal_", "cauchy_", "geometric_", "constant_",
-                          "kaiming_uniform_", "copy_"})
-
-
-def _whole(t):
-    """True when meta tensor ``t`` covers its whole storage, each element once."""
-    return (t.storage_offset() == 0 and t.is_contiguous()
-            and t.numel() * t.element_size() == t.untyped_storage().nbytes())
-
-
-def _overwritten(name, target, args, kwargs):
-    """The storage key ``target`` is set whole by this op without reading it, else None."""
-    if name not in _OVERWRITING or not _whole(target):
-        return None
-    key = _skey(target)
-    if name == "copy_":
-        src = args[1] if len(args) > 1 else kwargs.get("src")
-        if isinstance(src, torch.Tensor) and src.device.type == "meta" and _skey(src) == key:
-            return None
-    elif name == "bernoulli_" or len(_meta_tensors((args, kwargs))) > 1:
-        return None  # parameters given as tensors of the model
-    return key
-
-
-class _Recorder(TorchFunctionMode):
-    def __init__(self):
-        super().__init__()
-        self.records = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        name = getattr(func, "__name__", "")
-        if name in ("__get__", "dim", "size", "numel", "__len__", "stride"):
-            return out
-        self.note(func, name, args, kwargs, out)
-        return out
-
-    def note(self, func, name, args, kwargs, out):
-        ins = _meta_tensors((args, kwargs))
-        outs = _meta_tensors(out)
-        in_keys = {_skey(t) for t in ins}
-        new = [t for t in outs if _skey(t) not in in_keys]
-        if ins and (_writes(func, name) or isinstance(kwargs.get("out"), torch.Tensor)):
-            written = kwargs.get("out") if isinstance(kwargs.get("out"), torch.Tensor) else ins[0]
-            whole = None if "out" in kwargs else _overwritten(name, written, args, kwargs)
-            self.records.append(_Record(func, args, kwargs, (), {_skey(written)}, in_keys, False,
-                                        whole))
-        elif new:
-            self.records.append(_Record(func, args, kwargs, outs, {_skey(t) for t in new},
-                                        in_keys, True))
-
-
-_recording = threading.local()
-# storage key of a meta tensor -> the recorder that saw it made; entries are
-# dropped when the model that owns them is materialized
-_DEFERRED = {}
-
-
-def _recording_init(original):
-    def init(tensor, *args, **kwargs):
-        rec = getattr(_recording, "recorder", None)
-        if rec is not None and isinstance(tensor, torch.Tensor) and tensor.device.type == "meta":
-            whole = _skey(tensor) if _whole(tensor) else None
-            rec.records.append(_Record(original, (tensor,) + args, kwargs, (),
-                                       {_skey(tensor)}, {_skey(tensor)}, False, whole))
-            return tensor
-        return original(tensor, *args, **kwargs)
-    init.__wrapped__ = original
-    return init
-
-
-@contextmanager
-def deferred():
-    r"""deferred() -> context manager
-
-    Build models on the meta device and record the init calls each tensor
-    receives, so that :func:`materialize` can replay them with fastinit.
-
-    Inside the block ``torch.device("meta")`` is the default device, so
-    constructors allocate nothing, and every op that creates or writes a meta
-    tensor (``torch.empty``/``zeros``/``arange``, ``nn.init.kaiming_normal_``,
-    ``nn.init.constant_``, ``.fill_``, ``.zero_``, ``.normal_``, the
-    ``uniform_``/``erfinv_``/``mul_``/``add_``/``clamp_`` sequence of a
-    hand-written truncated normal, a buffer computed with ``arange`` and
-    ``pow`` ...) is recorded, in order.  :func:`materialize` replays, in the
-    same order, the records that lead to the model's parameters and buffers
-    on real storage, every random op drawing from fastinit on the tensor's
-    named stream; ops whose result a later op overwrites whole before anything
-    reads it (a layer's default init that the constructor replaces) are
-    skipped.  ``torch.nn.init.trunc_normal_`` becomes fastinit's
-    ``trunc_normal_`` on that stream, and ``dirac_``, ``orthogonal_`` and
-    ``sparse_`` (which do nothing on meta tensors) are recorded as whole calls
-    when reached through the ``torch.nn.init`` module.
-
-    This is how models whose constructors initialize their own weights
-    (torchvision's ``for m in self.modules(): nn.init.kaiming_normal_(...)``
-    loops, timm models without an ``init_weights`` method) get their exact
-    scheme.  A model built under the block stays on the meta device until
-    :func:`materialize`; recordings take no tensor memory.
-
-    >>> import torch, fastinit.torch as fi
-    >>> class Net(torch.nn.Module):
-    ...     def __init__(self):
-    ...         super().__init__()
-    ...         self.fc = torch.nn.Linear(64, 32)
-    ...         torch.nn.init.normal_(self.fc.weight, std=0.01)
-    ...         torch.nn.init.constant_(self.fc.bias, 0.5)
-    >>> with fi.deferred():
-    ...     net = Net()
-    >>> net.fc.weight.is_meta
-    True
-    >>> net = fi.materialize(net, seed=0)
-    >>> net.fc.bias.sum().item(), round(net.fc.weight.std().item(), 3)
-    (16.0, 0.01)
-    """
-    recorder = _Recorder()
-    previous = getattr(_recording, "recorder", None)
-    _recording.recorder = recorder
-    init = torch.nn.init
-    saved = {name: getattr(init, name) for name in _META_SHORTCUT}
-    saved["_no_grad_trunc_normal_"] = init._no_grad_trunc_normal_
-    for name, fn in saved.items():
-        if not hasattr(fn, "__wrapped__"):
-            setattr(init, name, _recording_init(fn))
-    try:
-        with torch.device("meta"), recorder:
-            yield
-    finally:
-        for name, fn in saved.items():
-            setattr(init, name, fn)
-        _recording.recorder = previous
-        for rec in recorder.records:
-            for t in rec.outs:
-                _DEFERRED[_skey(t)] = recorder
-            for key in rec.writes:
-                _DEFERRED.setdefault(key, recorder)
-
-
-class _Unreplayable(Exception):
-    pass
-
-
-class _Replay:
-    """Maps meta storages to real memory and re-runs recorded ops there."""
-
-    def __init__(self, device):
-        self.device = device
-        self.bases = {}  # storage key -> (real tensor, meta tensor of the same storage)
-
-    def bind(self, meta, real):
-        key = _skey(meta)
-        if key in self.bases:
-            return
-        if any(r != m for r, m, n in zip(real.stride(), meta.stride(), meta.shape) if n > 1):
-            raise _Unreplayable
-        self.bases[key] = (real, meta)
-
-    def real(self, t):
-        if not isinstance(t, torch.Tensor) or t.device.type != "meta":
-            if isinstance(t, torch.device) and t.type == "meta":
-                return self.device
-            return t
-        entry = self.bases.get(_skey(t))
-        if entry is None:
-            raise _Unreplayable
-        real, meta = entry
-        offset = real.storage_offset() + t.storage_offset() - meta.storage_offset()
-        if t.dtype != real.dtype or offset < 0:
-            raise _Unreplayable
-        return real.as_strided(t.size(), t.stride(), offset)
-
-    def run(self, rec, owned):
-        args = tree_map(self.real, rec.args)
-        kwargs = tree_map(self.real, rec.kwargs)
-        if kwargs.get("device") == "meta":
-            kwargs["device"] = self.device
-        if not rec.creates:
-            return rec.func(*args, **kwargs)
-        name = getattr(rec.func, "__name__", "")
-        out = rec.func(*args, **kwargs)
-        reals, _ = tree_flatten(out)
-        metas, _ = tree_flatten(rec.outs)
-        for meta, value in zip(metas, reals):
-            if not (isinstance(meta, torch.Tensor) and meta.device.type == "meta"):
-                continue
-            if _skey(meta) in owned and _skey(meta) in self.bases:
-                if name not in _EMPTY_FACTORIES:
-                    with torch.no_grad():
-                        self.real(meta).copy_(value)
-            else:
-                if value.stride() != meta.stride():
-                    value = torch.empty_strided(meta.size(), meta.stride(), dtype=value.dtype,
-                                                device=value.device).copy_(value)
-                self.bases[_skey(meta)] = (value, meta)
-        return out
-
-
-def _replay(recorders, named_meta, real_of, mode, device):
-    """Replay the recorded ops leading to the named tensors; returns the keys replayed into."""
-    replay = _Replay(device)
-    owned = set()
-    for name, meta in named_meta:
-        try:
-            replay.bind(meta, real_of[name])
-            owned.add(_skey(meta))
-        except _Unreplayable:
-            pass
-    records = [r for rec in recorders for r in rec.records]
-    # Dependency slice, backwards: the records that write what the model's
-    # tensors are made of, less those a later op overwrites whole before
-    # anything reads them (a module's default init that its model's
-    # constructor then replaces): they would be wasted work, and their draws
-    # would shift the stream counters.
-    needed = set(owned)
-    overwritten = set()  # keys set whole by a later kept record, unread since
-    keep = []
-    for r in reversed(records):
-        if r.overwrites is not None and r.overwrites in overwritten:
-            continue
-        if r.writes & needed:
-            keep.append(r)
-            needed |= r.reads
-            overwritten -= r.reads
-            if r.overwrites is not None:
-                overwritten.add(r.overwrites)
-        else:
-            overwritten -= r.reads
-    keep.reverse()
-    with torch.no_grad(), torch.device(device):
-        for r in keep:
-            try:
-                if r.func in _TRUNC_ORIGINALS:
-                    # fastinit's trunc_normal_ itself, outside the mode (it would
-                    # see its own tensor ops)
-                    t, *rest = r.args
-                    _handle_trunc_normal(mode, replay.real(t), *rest, **r.kwargs)
-                else:
-                    with mode:
-                        replay.run(r, owned)
-            except (_Unreplayable, RuntimeError):
-                continue  # what it would have written is reported as uninitialized
-    return owned
-
-
-_TRUNC_ORIGINALS = {torch.nn.init._no_grad_trunc_normal_}
-
-
-# ---------------------------------------------------------------------------
 # materialize()
+
+
+def _unwrapped(module):
+    """The model inside torch.compile's wrapper (``OptimizedModule._orig_mod``)."""
+    while isinstance(getattr(module, "_orig_mod", None), nn.Module) and len(module._modules) == 1:
+        module = module._orig_mod
+    return module
 
 
 def _hf_model(module):
@@ -661,15 +381,30 @@ def _fill_gaps(module, target_of):
             t.detach().copy_(value)
 
 
-def _slots(module):
-    """Every (module, kind, attribute, tensor) slot, tied ones repeated."""
-    out = []
+def _allocate(module, device):
+    """Give every meta parameter and buffer memory on ``device``; tied ones stay one object.
+
+    As ``Module.to_empty`` (``torch.empty_like``, so dense strides are kept),
+    but only for meta tensors, and a tensor held by several modules is
+    replaced by one new tensor everywhere.
+    """
+    made = {}  # id(meta tensor) -> (meta tensor, its replacement)
     for m in module.modules():
         for kind in ("_parameters", "_buffers"):
-            for attr, t in getattr(m, kind).items():
-                if t is not None:
-                    out.append((m, kind, attr, t))
-    return out
+            slots = getattr(m, kind)
+            for attr, t in list(slots.items()):
+                if t is None or not t.is_meta:
+                    continue
+                hit = made.get(id(t))
+                if hit is None:
+                    data = torch.empty_like(t.detach(), device=device)
+                    if isinstance(t, nn.Parameter):
+                        new = nn.Parameter(data, requires_grad=t.requires_grad)
+                        new.__dict__.update(t.__dict__)  # attributes libraries set on it
+                    else:
+                        new = data
+                    hit = made[id(t)] = (t, new)
+                slots[attr] = hit[1]
 
 
 def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
@@ -680,8 +415,9 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
 
     ``module`` was built on the meta device (``with torch.device("meta"):``
     or under :func:`deferred`), or already moved with ``to_empty``.  Its meta
-    tensors get memory on ``device`` (tied parameters stay one object), then
-    the model's own initialization runs:
+    tensors get memory on ``device`` (tied parameters stay one object; real
+    tensors beside meta ones are kept as they are), then the model's own
+    initialization runs:
 
     =================================== =======================================
     model                               initialization
@@ -760,17 +496,13 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
         if rec is not None and all(rec is not r for r in recorders):
             recorders.append(rec)
 
-    # allocate, keeping tied slots one object
-    slots = _slots(module)
-    first = {}
-    for m, kind, attr, t in slots:
-        first.setdefault(id(t), (m, kind, attr))
+    # Tensors already real beside meta ones (weights loaded into part of the
+    # model) are kept as they are; a model with no meta tensor left (moved
+    # with to_empty) is initialized whole.
+    kept = []
     if named_meta:
-        module.to_empty(device=device)
-        for m, kind, attr, t in slots:
-            fm, fkind, fattr = first[id(t)]
-            if (fm, fkind, fattr) != (m, kind, attr):
-                getattr(m, kind)[attr] = getattr(fm, fkind)[fattr]
+        kept = [(t, t.detach().clone()) for _, t in _named_tensors(module) if not t.is_meta]
+        _allocate(module, device)
 
     mode = _FillMode(seed)
     allocated = {}
@@ -789,15 +521,21 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
             for rec in recorders:
                 for key in [k for k, v in _DEFERRED.items() if v is rec]:
                     del _DEFERRED[key]
+        model = _unwrapped(module)
         with torch.no_grad(), mode:
-            if _hf_model(module):
-                _hf_init(module)
+            if _hf_model(model):
+                _hf_init(model)
             elif not recorders:
-                _reset_all(module)  # the defaults a normal build starts from
-                if _timm_model(module):
-                    module.init_weights()
+                _reset_all(model)  # the defaults a normal build starts from
+                if _timm_model(model):
+                    model.init_weights()
             # torch's defaults where the model's own init wrote nothing
             _fill_gaps(module, {id(t): target for t, _, target in allocated.values()})
+        for t, value in kept:
+            t.detach().copy_(value)
+            target = mode.target_of(t)
+            if target is not None:
+                target.written = True
 
     missing = []
     for name, t in _named_tensors(module):

@@ -7,7 +7,8 @@ to its fastinit replacement: every function of ``torch.nn.init`` to the
 ``variance_scaling_``, ``lecun_normal_``) to theirs.  A *site* is a place that
 holds an original: a module attribute, or an entry of a ``dict`` held by a
 module attribute (a dispatch table such as transformers'
-``TORCH_INIT_FUNCTIONS``).  Entering the outermost block points every site
+``TORCH_INIT_FUNCTIONS``; dicts nested in it too, three levels deep).
+Lists, tuples, class attributes and closures are not searched.  Entering the outermost block points every site
 at the replacement; leaving it puts the original back (a site someone else
 changed meanwhile is left alone).
 
@@ -33,11 +34,14 @@ calls are reproducible too) and restored on exit.
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import itertools
 import sys
 import threading
 import types
+from itertools import compress, repeat
+from operator import is_
 
 import numpy as np
 import torch
@@ -48,12 +52,13 @@ from ._core import fill_raw, resolve_seed, stream_id
 
 _PATCH_STREAM = stream_id("fastinit.torch.patch")
 _BLOCK = 512  # seed words computed at a time
+_TABLE_DEPTH = 3  # dicts in dicts held by a module: scanned this many levels deep
 
 
 class _Seeder:
     """The per-call seeds of one ``patch(seed=S)`` block (see the module docstring)."""
 
-    __slots__ = ("seed", "_counter", "_cache")
+    __slots__ = ("_cache", "_counter", "seed")
 
     def __init__(self, seed):
         self.seed = seed
@@ -125,26 +130,31 @@ class _Router:
         if patched:
             self.applied.append(site)
 
-    def _scan_namespace(self, namespace, in_block):
+    def _scan_namespace(self, namespace, in_block, visited, depth=0):
+        """Record the sites of ``namespace`` (a module's dict, or a table in it).
+
+        Dicts found among the values are tables: scanned too, nested ones up
+        to ``_TABLE_DEPTH`` levels below the module, each dict once per scan
+        (``visited``: their ids).  The common case -- nothing to find -- runs
+        in C-level set and iterator operations.
+        """
         routes, back = self.routes, self.back
-        for key, value in list(namespace.items()):
-            if type(value) is dict:
-                for k, v in list(value.items()):
-                    hit = routes.get(id(v))
-                    if hit is not None and hit[0] is v:
-                        self._site(value, k, v, hit[1], False)
-                    elif in_block:
-                        hit = back.get(id(v))
-                        if hit is not None and hit[0] is v:
-                            self._site(value, k, hit[1], v, True)
-                continue
-            hit = routes.get(id(value))
-            if hit is not None and hit[0] is value:
-                self._site(namespace, key, value, hit[1], False)
-            elif in_block:
-                hit = back.get(id(value))
+        values = list(namespace.values())
+        ids = set(map(id, values))
+        if not ids.isdisjoint(routes.keys()) or (in_block and not ids.isdisjoint(back.keys())):
+            for key, value in list(namespace.items()):
+                hit = routes.get(id(value))
                 if hit is not None and hit[0] is value:
-                    self._site(namespace, key, hit[1], value, True)
+                    self._site(namespace, key, value, hit[1], False)
+                elif in_block:
+                    hit = back.get(id(value))
+                    if hit is not None and hit[0] is value:
+                        self._site(namespace, key, hit[1], value, True)
+        if depth < _TABLE_DEPTH:
+            for table in compress(values, map(is_, map(type, values), repeat(dict))):
+                if id(table) not in visited:
+                    visited.add(id(table))
+                    self._scan_namespace(table, in_block, visited, depth + 1)
 
     def _current_mark(self):
         modules = sys.modules
@@ -160,12 +170,16 @@ class _Router:
             if isinstance(module, types.ModuleType):
                 self._add_library(module)
         seen = self.seen
+        # each dict once per scan; builtins (every module's __builtins__) never
+        visited = {id(vars(builtins))}
         for name in sys.modules.keys() - seen:
             seen.add(name)
             module = sys.modules.get(name)
             if _is_own(name) or not isinstance(module, types.ModuleType):
                 continue
-            self._scan_namespace(vars(module), in_block)
+            namespace = vars(module)
+            visited.add(id(namespace))
+            self._scan_namespace(namespace, in_block, visited)
         self.mark = self._current_mark()
 
     # -- entering and leaving the outermost block
@@ -198,7 +212,7 @@ class _Router:
             self._add_library(module)
             if _depth > 0:
                 namespace = vars(module)
-                self._scan_namespace(namespace, in_block=False)
+                self._scan_namespace(namespace, False, {id(namespace)})
                 for site in self.sites:
                     if site[0] is namespace and namespace.get(site[1]) is site[2]:
                         namespace[site[1]] = site[3]

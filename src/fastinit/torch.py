@@ -1,4 +1,4 @@
-"""PyTorch drop-in: ``torch.nn.init`` on fastinit's stream (API.md section 5).
+"""PyTorch drop-in: ``torch.nn.init`` on fastinit's stream (docs/api.md, section 5).
 
 Every function of ``torch.nn.init`` is here with torch's name, signature,
 defaults and formula.  On a plain CPU tensor of float16, bfloat16, float32 or
@@ -12,7 +12,8 @@ Seeds.  Each call of a random function draws one 64-bit seed from ``generator``
 (or from torch's global CPU generator when ``generator is None``) and fills on
 stream 0 of that seed, so ``torch.manual_seed(s)`` makes a run reproducible
 exactly as it does with torch's own functions (the values differ from torch's,
-the distributions do not).
+the distributions do not).  Inside ``patch(seed=S)`` the calls without a
+``generator`` take their seeds from ``S`` and the call order instead.
 
 Fallback.  Anything else -- CUDA, meta or sparse tensors, other dtypes, tensor
 subclasses with ``__torch_function__``/``__torch_dispatch__`` (fake tensors,
@@ -21,9 +22,15 @@ functional tensors, ...), an active torch function or dispatch mode other than
 handed to torch's own function unchanged.
 
 Routing unchanged model code.  :func:`patch` (also :func:`enable` /
-:func:`disable`) routes ``torch.nn.init.*`` to these functions, so
-``nn.Linear``, ``nn.Conv2d``, ``nn.Embedding``, ``nn.MultiheadAttention``, a
-whole transformer are initialized through fastinit while it is active.
+:func:`disable`) routes ``torch.nn.init.*`` to these functions -- and the
+references to them held by other modules, dispatch tables such as
+transformers' included, and timm's init functions (``trunc_normal_tf_``,
+``variance_scaling_``, ``lecun_normal_`` are here with timm's semantics) --
+so ``nn.Linear``, ``nn.Conv2d``, ``nn.MultiheadAttention``, transformers,
+timm and torchvision models are initialized through fastinit while it is
+active (module ``_torch_patch``).  torch's private helpers that model code
+calls (``_calculate_fan_in_and_fan_out``, ``_no_grad_normal_``, ...) are
+here too, with torch's signatures.
 
 Order-independent models.  :func:`reset_parameters` re-initializes a module
 tree with torch's default scheme for each module type, every parameter on the
@@ -93,10 +100,9 @@ __all__ = [
 # torch's own functions, captured once: the fallbacks call these (never a
 # ``torch.nn.init`` attribute looked up at call time, which may be ours).
 _TORCH = {name: getattr(torch.nn.init, name) for name in INIT_NAMES}
-#: torch's private helpers that are here too (not routed by patch())
+#: torch's private helpers that are here too (in _torch_libs; not routed by patch())
 PRIVATE_NAMES = ("_calculate_fan_in_and_fan_out", "_calculate_correct_fan", "_no_grad_uniform_",
                  "_no_grad_normal_", "_no_grad_trunc_normal_", "_no_grad_fill_", "_no_grad_zero_")
-_TORCH_PRIVATE = {name: getattr(torch.nn.init, name) for name in PRIVATE_NAMES}
 
 _MASK64 = (1 << 64) - 1
 _NUMPY_DTYPE = {
@@ -311,115 +317,6 @@ def _kaiming_std(tensor, a, mode, nonlinearity):
     fan = _correct_fan(tensor, mode)
     gain = calculate_gain(nonlinearity, a)
     return gain / math.sqrt(fan)
-
-
-# ---------------------------------------------------------------------------
-# torch's private helpers that public model code calls, with torch's signatures
-
-
-def _calculate_fan_in_and_fan_out(tensor):
-    r"""_calculate_fan_in_and_fan_out(tensor) -> (fan_in, fan_out)
-
-    torch's helper: for a weight ``(out, in, *kernel)`` with receptive field
-    :math:`r = \prod \text{kernel}`, :math:`\text{fan\_in} = \text{in} \cdot r`,
-    :math:`\text{fan\_out} = \text{out} \cdot r` (ints); fewer than 2
-    dimensions raise ``ValueError``, as in torch.
-
-    >>> import torch, fastinit.torch as fi
-    >>> fi._calculate_fan_in_and_fan_out(torch.empty(32, 16, 3, 3))
-    (144, 288)
-    """
-    if tensor.dim() < 2:
-        raise ValueError(
-            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
-    return _fans(tensor)
-
-
-def _calculate_correct_fan(tensor, mode):
-    """_calculate_correct_fan(tensor, mode) -> int
-
-    torch's helper: ``fan_in`` or ``fan_out`` of ``tensor`` for ``mode``
-    (case-insensitive); another mode raises ``ValueError``, as in torch.
-
-    >>> import torch, fastinit.torch as fi
-    >>> fi._calculate_correct_fan(torch.empty(32, 16), "fan_out")
-    32
-    """
-    mode = mode.lower()
-    valid_modes = ["fan_in", "fan_out"]
-    if mode not in valid_modes:
-        raise ValueError(f"Mode {mode} not supported, please use one of {valid_modes}")
-    return _correct_fan(tensor, mode)
-
-
-def _no_grad_uniform_(tensor, a, b, generator=None):
-    r"""_no_grad_uniform_(tensor, a, b, generator=None) -> tensor
-
-    torch's helper: :math:`\mathcal{U}[a, b)` in place, as :func:`uniform_`.
-
-    >>> import torch, fastinit.torch as fi
-    >>> bool(fi._no_grad_uniform_(torch.empty(4, 4), -1, 1).abs().max() <= 1)
-    True
-    """
-    out = _fast_fill(tensor, generator, _fill_uniform, float(a), float(b))
-    return _TORCH_PRIVATE["_no_grad_uniform_"](tensor, a, b, generator) if out is None else out
-
-
-def _no_grad_normal_(tensor, mean, std, generator=None):
-    r"""_no_grad_normal_(tensor, mean, std, generator=None) -> tensor
-
-    torch's helper: :math:`\mathcal{N}(\text{mean}, \text{std}^2)` in place, as :func:`normal_`.
-
-    >>> import torch, fastinit.torch as fi
-    >>> round(float(fi._no_grad_normal_(torch.empty(1000, 100), 0.0, 0.5).std()), 2)
-    0.5
-    """
-    out = _fast_fill(tensor, generator, _fill_normal, float(mean), float(std))
-    return _TORCH_PRIVATE["_no_grad_normal_"](tensor, mean, std, generator) if out is None else out
-
-
-def _no_grad_trunc_normal_(tensor, mean, std, a, b, generator=None):
-    """_no_grad_trunc_normal_(tensor, mean, std, a, b, generator=None) -> tensor
-
-    torch's helper: the truncated normal of :func:`trunc_normal_` (absolute
-    bounds ``a < b``) in place.
-
-    >>> import torch, fastinit.torch as fi
-    >>> w = fi._no_grad_trunc_normal_(torch.empty(100, 100), 0.0, 1.0, -0.5, 0.5)
-    >>> bool(w.abs().max() <= 0.5)
-    True
-    """
-    out = _fast_fill(tensor, generator, _fill_trunc_normal,
-                     float(mean), float(std), float(a), float(b))
-    if out is None:
-        return _TORCH_PRIVATE["_no_grad_trunc_normal_"](tensor, mean, std, a, b, generator)
-    return out
-
-
-def _no_grad_fill_(tensor, val):
-    """_no_grad_fill_(tensor, val) -> tensor
-
-    torch's helper: ``tensor.fill_(val)`` under ``torch.no_grad()``.
-
-    >>> import torch, fastinit.torch as fi
-    >>> fi._no_grad_fill_(torch.empty(2, 2), 3.0).sum().item()
-    12.0
-    """
-    with torch.no_grad():
-        return tensor.fill_(val)
-
-
-def _no_grad_zero_(tensor):
-    """_no_grad_zero_(tensor) -> tensor
-
-    torch's helper: ``tensor.zero_()`` under ``torch.no_grad()``.
-
-    >>> import torch, fastinit.torch as fi
-    >>> fi._no_grad_zero_(torch.ones(2, 2)).sum().item()
-    0.0
-    """
-    with torch.no_grad():
-        return tensor.zero_()
 
 
 # ---------------------------------------------------------------------------
@@ -1150,11 +1047,21 @@ def _entries(pending, registry):
     return [(p, spec, registry[id(p)][1], registry[id(p)][2]) for p, spec in pending.values()]
 
 
-# patch() and the model libraries' init functions live in their own modules
-from ._torch_libs import lecun_normal_, trunc_normal_tf_, variance_scaling_  # noqa: E402
-from ._torch_patch import disable, enable, is_enabled, patch  # noqa: E402
-
-# materialize() and deferred() live in their own module (it imports this one)
-from ._torch_materialize import deferred, materialize  # noqa: E402
+# torch's private helpers, the model libraries' init functions, materialize(),
+# deferred() and patch() live in their own modules (each imports this one)
+from ._torch_libs import (  # noqa: F401 (torch's private helpers, re-exported)
+    _calculate_correct_fan,
+    _calculate_fan_in_and_fan_out,
+    _no_grad_fill_,
+    _no_grad_normal_,
+    _no_grad_trunc_normal_,
+    _no_grad_uniform_,
+    _no_grad_zero_,
+    lecun_normal_,
+    trunc_normal_tf_,
+    variance_scaling_,
+)
+from ._torch_materialize import deferred, materialize
+from ._torch_patch import disable, enable, is_enabled, patch
 
 __all__ += ["deferred", "materialize"]
