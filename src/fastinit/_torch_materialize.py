@@ -36,7 +36,7 @@ from torch.overrides import TorchFunctionMode
 from . import torch as _fit
 from ._core import resolve_seed, stream_id
 from ._torch_deferred import _DEFERRED, _replay, _skey, _writes, deferred
-from ._torch_dtensor import local_tensor, view_write
+from ._torch_dtensor import is_dtensor, local_tensor, view_write
 
 __all__ = ["deferred", "materialize"]  # deferred: from ._torch_deferred
 
@@ -143,12 +143,17 @@ class _FillMode(TorchFunctionMode):
         self.temporaries = 0
 
     def add(self, tensor, target):
-        if tensor.numel() and tensor.device.type != "meta":
+        if is_dtensor(tensor):  # a rank's shard may be empty: known by the object too
+            self.__dict__.setdefault("by_id", {})[id(tensor)] = (tensor, target)
+        if local_tensor(tensor).numel() and tensor.device.type != "meta":
             self.by_ptr.setdefault(_storage_ptr(tensor), target)
 
     def target_of(self, tensor):
         if not isinstance(tensor, torch.Tensor) or tensor.device.type == "meta":
             return None
+        hit = self.__dict__.get("by_id", {}).get(id(tensor))
+        if hit is not None and hit[0] is tensor:
+            return hit[1]
         try:
             return self.by_ptr.get(_storage_ptr(tensor))
         except (RuntimeError, NotImplementedError):  # tensors without storage
@@ -509,7 +514,7 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
     for name, t in _named_tensors(module):
         target = _Target(name)
         allocated[name] = (t, _data_ptr(t) if t.device.type != "meta" else None, target)
-        if t.numel() == 0:
+        if local_tensor(t).numel() == 0:  # (a DTensor: this rank's shard)
             target.written = True
         mode.add(t, target)
     with torch.random.fork_rng(devices=[]):
