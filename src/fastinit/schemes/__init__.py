@@ -479,3 +479,32 @@ def apply_to_module(module, scheme, *, seed, **hyper):
     """
     from ._torch import fill_parameters
     return fill_parameters(module, scheme, seed=seed, **hyper)
+
+
+def _scheme_entries(scheme, entries, pretrained=None):
+    """``init_params(..., scheme=)``: the spec entries with the scheme's initializers.
+
+    Tensors that ``pretrained`` holds with the same shape are loaded, so they
+    need no rule; every other tensor without one is named in the ValueError.
+    """
+    import dataclasses
+
+    table = resolve(scheme, [(e.name, e.shape) for e in entries])
+    loaded = set()
+    bad = [row for row in table if row.rule is None]
+    if bad and pretrained is not None:
+        from ..io import _as_checkpoint
+        ckpt, owned = _as_checkpoint(pretrained)
+        try:
+            loaded = {row.name for row in bad
+                      if row.name in ckpt and tuple(ckpt.shape(row.name)) == row.shape}
+        finally:
+            if owned:
+                ckpt.close()
+    SchemeTable([row for row in table if row.name not in loaded], table.scheme, {},
+                {}).check()
+    out = []
+    for e, row in zip(entries, table):
+        init = row.rule.initializer(0, 0) if row.rule is not None else e.init
+        out.append(dataclasses.replace(e, init=init))
+    return out
