@@ -109,6 +109,8 @@ def add_parser(subparsers):
                    help="bytes per block (default 16MiB; accepts 4M, 64MiB, ...)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bar, summary or warnings")
+    from .schemes._cli import add_arguments as _add_scheme_arguments
+    _add_scheme_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -173,6 +175,11 @@ def run(args):
     """
     from ._threads import num_threads
     from .params import _make_plan
+    from .schemes._cli import pre_run
+
+    status = pre_run(args)
+    if status is not None:
+        return status
 
     try:
         suffix = os.path.splitext(args.output)[1].lower()
@@ -183,7 +190,7 @@ def run(args):
                    else contextlib.nullcontext())
         with threads, _make_plan(args.spec, seed=args.seed, dtype=args.dtype,
                                  pretrained=args.pretrained, strict=args.strict,
-                                 init=args.init) as plan:
+                                 init=args.init, scheme=args.scheme) as plan:
             size, elapsed, showed_bar = _write(args, plan)
     except (ValueError, TypeError, OSError, ImportError) as e:
         print(f"fastinit init: error: {e}", file=sys.stderr)

@@ -1,0 +1,54 @@
+"""``fastinit init --scheme S [--explain]``: the scheme options of the init command."""
+from __future__ import annotations
+
+import sys
+
+__all__ = ["add_arguments", "pre_run"]
+
+
+def add_arguments(p):
+    """Add ``--scheme`` and ``--explain`` to the ``init`` parser; -o becomes optional
+    (required unless ``--explain``, checked by :func:`pre_run`)."""
+    from . import names
+
+    p.add_argument("--scheme", default=None, metavar="S",
+                   help="init scheme deciding every tensor's initializer from its name and "
+                        "shape: " + ", ".join(names()) + "; or a JSON object "
+                        "'{\"name\": S, ...hyper-parameters}' (e.g. '{\"name\": \"gpt2\", "
+                        "\"n_layers\": 12}'); see docs/schemes.md")
+    p.add_argument("--explain", action="store_true",
+                   help="with --scheme: print what each tensor gets (role, layer, "
+                        "distribution, formula) and exit without writing")
+    for action in p._actions:
+        if action.dest == "output":
+            action.required = False
+
+
+def pre_run(args):
+    """None to carry on with the init command, else its exit status.
+
+    ``--explain`` prints the scheme's table for SPEC (status 1 if a tensor has
+    no rule); a missing ``-o`` without ``--explain`` is an error (status 2).
+    """
+    explain = getattr(args, "explain", False)
+    scheme = getattr(args, "scheme", None)
+    if explain and scheme is None:
+        print("fastinit init: error: --explain needs --scheme", file=sys.stderr)
+        return 2
+    if not explain:
+        if getattr(args, "output", None) is None:
+            print("fastinit init: error: the following arguments are required: -o/--output",
+                  file=sys.stderr)
+            return 2
+        return None
+    from ..params import load_spec
+    from . import resolve
+
+    try:
+        entries, _ = load_spec(args.spec, scheme=scheme)
+        table = resolve(scheme, [(e.name, e.shape) for e in entries])
+    except (ValueError, TypeError, OSError) as e:
+        print(f"fastinit init: error: {e}", file=sys.stderr)
+        return 1
+    print(table)
+    return 1 if table.unrecognized else 0
