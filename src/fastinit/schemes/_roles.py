@@ -65,6 +65,7 @@ _MODULE_ROLES = {
     "dense_4h_to_h": "mlp_out", "fc_out": "mlp_out",
     # heads
     "lm_head": "lm_head", "output_layer": "lm_head", "embed_out": "lm_head",
+    "output_projection": "lm_head",
     "classifier": "head_dense", "score": "head_dense",
 }
 
