@@ -620,3 +620,21 @@ def test_cli_init_scheme_explain_and_write(tmp_path, capsys):
     assert not (tmp_path / "x.safetensors").exists()
     r = _cli("init", str(path))
     assert r.returncode == 2 and "-o/--output" in r.stderr
+
+
+def test_check_propagation_compares_schemes(capsys, tmp_path):
+    from fastinit.cli import main
+    from fastinit.schemes._propagation import propagate
+
+    code = main(["check", "--propagation", "--scheme", "gpt2", "--scheme", "llama3-depth",
+                 "--depth", "3", "--width", "64", "--batch", "2"])
+    out = capsys.readouterr().out
+    assert code == 0 and "gpt2" in out and "llama3-depth" in out
+    # N(0, 1) embeddings dominate tiny depth-scaled updates; N(0, 0.02) ones do not
+    r = propagate("llama3-depth", n_layers=8, d_model=64, batch=2)
+    assert abs(r.embedding_std - 1) < 0.05 and abs(r.growth - 1) < 0.005
+    r = propagate("gpt2", n_layers=8, d_model=64, batch=2)
+    assert abs(r.embedding_std / 0.02 - 1) < 0.05 and r.growth > 1.03
+    assert main(["check", "--scheme", "gpt2"]) == 2
+    assert main(["check", "--propagation", "--scheme", "gpt2", "--init", "normal"]) == 2
+    capsys.readouterr()

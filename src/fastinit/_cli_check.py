@@ -28,7 +28,7 @@ __all__ = ["add_parser", "run"]
 DEFAULT_INITS = ("normal", "glorot_uniform", "he_normal", "lecun_normal")
 DEFAULT_ACTIVATIONS = ("relu", "tanh")
 
-_PROPAGATION_ONLY = ("activation", "depth", "width", "batch", "init")
+_PROPAGATION_ONLY = ("activation", "depth", "width", "batch", "init", "scheme")
 
 
 def add_parser(subparsers):
@@ -58,6 +58,10 @@ def add_parser(subparsers):
     p.add_argument("--init", action="append", metavar="NAME",
                    help="--propagation: initializer name or {class_name, config} JSON "
                         "(repeatable; default: " + ", ".join(DEFAULT_INITS) + ")")
+    p.add_argument("--scheme", action="append", metavar="S",
+                   help="--propagation: compare init schemes (fastinit.schemes names or "
+                        "{\"name\": ...} JSON; repeatable) on a transformer-shaped stack "
+                        "instead of initializers on an MLP")
     p.add_argument("--seed", type=_seed, default=0, metavar="N",
                    help="seed (default 0; 'random' draws one and prints it)")
     p.add_argument("--plot", metavar="FILE.png",
@@ -91,6 +95,13 @@ def run(args):
             _error("--plot needs matplotlib: pip install matplotlib")
             return 1
     try:
+        if args.propagation and args.scheme:
+            if args.init or args.activation:
+                _error("--scheme compares schemes on a transformer stack; --init and "
+                       "--activation apply to the MLP comparison")
+                return 2
+            from .schemes._propagation import run_cli
+            return run_cli(args)
         if args.propagation:
             return _run_propagation(args)
         return _run_self_check(args)
