@@ -26,7 +26,7 @@ def _transformers():
     # its ops and breaks ``import transformers``; transformers works without it.
     try:
         import torchvision  # noqa: F401
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure: run transformers without it
         for key in [k for k in sys.modules if k == "torchvision" or k.startswith("torchvision.")]:
             del sys.modules[key]
         sys.modules["torchvision"] = None
@@ -182,9 +182,9 @@ def _olmo_expected(method):
         if name == "lm_head.weight":
             s = 0.02 if method == "normal" else D ** -0.5
             return ("trunc", s, 3 * s)
-        if re.search(r"(q_proj|k_proj|v_proj|gate_proj)", name):
-            s = base
-        elif method == "normal" or (method == "normalized" and "up_proj" in name):
+        unscaled = (re.search(r"(q_proj|k_proj|v_proj|gate_proj)", name) or method == "normal"
+                    or (method == "normalized" and "up_proj" in name))
+        if unscaled:
             s = base
         elif method in ("llama", "normalized"):
             s = base / math.sqrt(2 * L)
@@ -638,3 +638,26 @@ def test_check_propagation_compares_schemes(capsys, tmp_path):
     assert main(["check", "--scheme", "gpt2"]) == 2
     assert main(["check", "--propagation", "--scheme", "gpt2", "--init", "normal"]) == 2
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("module", ["fastinit.schemes", "fastinit.schemes._roles",
+                                    "fastinit.schemes._rules", "fastinit.schemes._library",
+                                    "fastinit.schemes._propagation"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(module)
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    tests = finder.find(mod, module)
+    for name in getattr(mod, "__all__", []) if module == "fastinit.schemes" else []:
+        obj = getattr(mod, name)
+        if callable(obj) and getattr(obj, "__module__", "").startswith("fastinit.schemes"):
+            assert ">>>" in (obj.__doc__ or ""), f"{module}.{name} has no example"
+    examples = 0
+    for test in tests:
+        examples += len(test.examples)
+        runner.run(test)
+    assert examples > 0
+    assert runner.summarize(verbose=False).failed == 0

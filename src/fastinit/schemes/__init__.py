@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import collections
 import json
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -100,7 +99,8 @@ def _parse(scheme):
         extra = dict(scheme)
         name = extra.pop("name", None)
         if not isinstance(name, str):
-            raise ValueError(f"scheme: a dict scheme needs a 'name' (one of {', '.join(SCHEMES)})"
+            raise ValueError(  # noqa: TRY004
+                f"scheme: a dict scheme needs a 'name' (one of {', '.join(SCHEMES)})"
                              f"; got {scheme!r}")
     elif not isinstance(scheme, str):
         raise TypeError("scheme must be a name, a {'name': ..., **hyper} dict or a "
@@ -280,7 +280,15 @@ def _resolve_hyper(scheme, tensors, config, given):
 
 @dataclass(frozen=True)
 class SchemeRow:
-    """One tensor of a :class:`SchemeTable`: its role, layer, and rule or problem."""
+    """One tensor of a :class:`SchemeTable`: its role, layer, and rule or problem.
+
+    Examples
+    --------
+    >>> import fastinit.schemes as fs
+    >>> row = fs.explain("gpt2", {"h.0.attn.c_proj.weight": (8, 8)})[0]
+    >>> row.role, row.layer, row.rule.describe(), row.initializer(seed=0)((8, 8)).shape
+    ('attn_out', 0, 'N(0, 0.0141421)', (8, 8))
+    """
 
     name: str
     shape: tuple
@@ -303,6 +311,20 @@ class SchemeTable(list):
     and ``hyper_source`` (for each: ``"keyword"``, ``"config"``, ``"names"`` or
     ``"default"``), ``unrecognized`` (the rows without a rule). ``str(table)``
     is a readable table; :meth:`check` raises for unrecognized tensors.
+
+    Examples
+    --------
+    >>> import fastinit.schemes as fs
+    >>> t = fs.explain("gpt2", {"h.0.mlp.c_fc.weight": (4, 16), "rotary.freq": (8,)})
+    >>> [row.name for row in t.unrecognized]
+    ['rotary.freq']
+    >>> print(str(t).splitlines()[1])
+    hyper: n_layers=1 (names), std=0.02 (default)
+    >>> t.check()
+    Traceback (most recent call last):
+    ...
+    ValueError: scheme 'gpt2' has no rule for 1 tensor (nothing was initialized):
+      rotary.freq [8]: name matches no pattern of the schemes
     """
 
     def __init__(self, rows, scheme, hyper, hyper_source):
@@ -366,6 +388,14 @@ def resolve(scheme, names_and_shapes, *, module=None, config=None, **hyper):
 
     :func:`explain` with the model's config taken from ``module`` (or given as
     ``config``: an object or mapping with transformers-style attributes).
+
+    Examples
+    --------
+    >>> import fastinit.schemes as fs
+    >>> t = fs.resolve("megatron", {"layers.0.mlp.linear_fc2.weight": (8, 32)},
+    ...                config={"num_layers": 24, "init_method_std": 0.01})
+    >>> t.hyper["n_layers"], t.hyper_source["sigma"], t[0].rule.describe()
+    (24, 'config', 'N(0, 0.00144338)')
     """
     sch, spec_hyper = _parse(scheme)
     given = {**spec_hyper, **{k: v for k, v in hyper.items() if v is not None}}
@@ -429,8 +459,8 @@ def explain(scheme, names_and_shapes, **hyper):
     >>> for row in fs.explain("llama3-depth", names):
     ...     print(row.name, row.rule.describe())
     model.embed_tokens.weight N(0, 1)
-    model.layers.0.self_attn.o_proj.weight TN(0, 0.01; [-2, 2])
-    model.layers.1.self_attn.o_proj.weight TN(0, 0.00707107; [-2, 2])
+    model.layers.0.self_attn.o_proj.weight TN(0, 0.0141421; [-2, 2])
+    model.layers.1.self_attn.o_proj.weight TN(0, 0.01; [-2, 2])
     lm_head.weight TN(0, 0.125; [-0.375, 0.375])
     """
     return resolve(scheme, names_and_shapes, **hyper)
@@ -474,7 +504,8 @@ def apply_to_module(module, scheme, *, seed, **hyper):
     ...     [torch.nn.ModuleDict({"mlp": torch.nn.ModuleDict(
     ...         {"c_proj": torch.nn.Linear(256, 64)})}) for _ in range(2)])})
     >>> _ = fs.apply_to_module(m, "gpt2", seed=0)
-    >>> round(float(m.h[0].mlp.c_proj.weight.std()), 3), float(m.h[1].mlp.c_proj.bias.abs().max())
+    >>> w, b = m.h[0].mlp.c_proj.weight.detach(), m.h[1].mlp.c_proj.bias.detach()
+    >>> round(float(w.std()), 3), float(b.abs().max())
     (0.01, 0.0)
     """
     from ._torch import fill_parameters

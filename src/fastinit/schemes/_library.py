@@ -46,7 +46,19 @@ class Hyper:
 
 @dataclass(frozen=True)
 class Scheme:
-    """A named scheme: ``name``, ``rule(tensor, hyper)``, its ``hyper`` table, ``source``."""
+    """A named scheme: ``name``, ``rule(tensor, hyper)``, its ``hyper`` table, ``source``.
+
+    ``doc`` is the scheme's documentation: its source and exact formula.
+
+    Examples
+    --------
+    >>> import fastinit.schemes as fs
+    >>> s = fs.get("llama3-depth")
+    >>> s.name, sorted(s.hyper)
+    ('llama3-depth', ['d_model', 'depth_init', 'n_layers', 'std'])
+    >>> "torchtitan" in s.doc
+    True
+    """
 
     name: str
     rule: object

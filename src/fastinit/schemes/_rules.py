@@ -117,6 +117,15 @@ class Rule:
     truncation, absolute bounds ``a``, ``b``), ``"uniform"`` (``a``, ``b``),
     ``"zeros"`` or ``"ones"``; ``formula`` says where the numbers come from
     (``"0.02/sqrt(2*n_layers)"``).
+
+    Examples
+    --------
+    >>> from fastinit.schemes import Rule
+    >>> r = Rule.trunc_sigma(0.02, 3.0, "std")
+    >>> r.describe(), round(r.sample_std, 5)
+    ('TN(0, 0.02; [-0.06, 0.06])', 0.01973)
+    >>> r.initializer(seed=0, stream=7)((2, 2)).shape
+    (2, 2)
     """
 
     kind: str
