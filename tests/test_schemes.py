@@ -526,6 +526,10 @@ def test_bad_input():
         fs.explain("gpt2", {}, n_layer=3)
     with pytest.raises(ValueError, match="n_layers must be a positive integer"):
         fs.explain("gpt2", {}, n_layers=0)
+    with pytest.raises(ValueError, match="std must be a positive finite number"):
+        fs.explain("gpt2", {}, std=-0.02)
+    with pytest.raises(ValueError, match="depth_init must be True or False"):
+        fs.explain("llama3-depth", {}, depth_init="yes")
     with pytest.raises(TypeError, match="scheme must be"):
         fs.explain(3, {})
     with pytest.raises(ValueError, match="needs a 'name'"):
@@ -661,3 +665,14 @@ def test_docstring_examples(module):
         runner.run(test)
     assert examples > 0
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_apply_after_meta_build_and_to_empty(tf, llama):
+    # what fastinit.torch.materialize(..., scheme=) does after allocating storage
+    with torch.device("meta"):
+        meta = tf.LlamaForCausalLM(llama.config)
+    meta.to_empty(device="cpu")
+    fs.apply_to_module(meta, "olmo-llama-depth", seed=SEED)
+    fs.apply_to_module(llama, "olmo-llama-depth", seed=SEED)
+    for (n, a), (_, b) in zip(meta.named_parameters(), llama.named_parameters()):
+        assert torch.equal(a, b), n

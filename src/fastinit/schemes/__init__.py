@@ -57,6 +57,8 @@ from __future__ import annotations
 
 import collections
 import json
+import math
+import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -265,8 +267,18 @@ def _resolve_hyper(scheme, tensors, config, given):
                          f"{values['embedding']!r}")
     for key in ("n_layers", "n_encoder_layers", "n_decoder_layers", "d_model"):
         v = dict.get(values, key)
-        if v is not None and (isinstance(v, bool) or int(v) != v or v < 1):
+        if v is not None and (not isinstance(v, numbers.Real) or isinstance(v, bool)
+                              or int(v) != v or v < 1):
             raise ValueError(f"{key} must be a positive integer; got {v!r}")
+    for key in ("std", "sigma", "multiplier", "embedding_std"):
+        v = dict.get(values, key)
+        if v is not None and (not isinstance(v, numbers.Real) or isinstance(v, bool)
+                              or not math.isfinite(v) or v <= 0):
+            raise ValueError(f"{key} must be a positive finite number; got {v!r}")
+    for key in ("depth_init", "readout_zero_init", "query_zero_init"):
+        v = dict.get(values, key)
+        if v is not None and not isinstance(v, bool):
+            raise ValueError(f"{key} must be True or False; got {v!r}")
     if base is not None:
         values["base_shapes"] = _load_base_shapes(dict.get(values, "base_shapes"))
         values["base"] = base.name
