@@ -3,6 +3,8 @@
     fastinit check [--seed N] [--plot FILE.png]
     fastinit check --propagation [--activation A] [--depth D] [--width W] [--batch B]
                    [--init NAME] [--seed N] [--plot FILE.png]
+    fastinit check --propagation --scheme S [--scheme S2 ...] [--depth D] [--width W]
+                   [--batch B] [--seed N] [--plot FILE.png]
 
 The first form samples each initializer of :mod:`fastinit.initializers` and
 compares the values with its formula (:func:`fastinit.diagnostics.check_initializers`),
@@ -11,7 +13,9 @@ prints a table with PASS/FAIL and exits with status 1 if anything failed.
 The second runs :func:`fastinit.diagnose` for every (activation, initializer)
 pair -- by default RandomNormal(stddev=0.05), GlorotUniform, HeNormal and
 LecunNormal, for relu and tanh, 50 layers of width 256 -- and prints the
-flags; it is informational and exits with status 0.
+flags; it is informational and exits with status 0. With ``--scheme`` it
+compares init schemes (:mod:`fastinit.schemes`) on a transformer-shaped stack
+instead (:func:`fastinit.schemes._propagation.propagate`; docs/schemes.md).
 
 ``--plot`` (needs matplotlib) draws histograms of each sampled initializer
 against its density, or the std of the activations and gradients per layer.
