@@ -511,6 +511,8 @@ def test_hyper_parameters_keyword_config_names(gpt2):
     assert (t.hyper["n_layers"], t.hyper_source["n_layers"]) == (12, "keyword")
     t = fs.explain({"name": "gpt2", "n_layers": 7}, gpt2)
     assert t.hyper["n_layers"] == 7
+    by_state_dict = fs.explain("gpt2", gpt2.state_dict())      # arrays/tensors as shapes
+    assert [r.shape for r in by_state_dict][:2] == [(VOCAB, D), (64, D)]
     names = {n: tuple(p.shape) for n, p in gpt2.named_parameters()}
     t = fs.explain("llama3-depth", {k: v for k, v in names.items() if "wpe" not in k})
     assert t.hyper_source["n_layers"] == "names" and t.hyper["d_model"] == D

@@ -149,6 +149,8 @@ def _pairs(names_and_shapes):
                             f"pairs or a torch module; got the item {item!r}") from None
         if isinstance(shape, Mapping):
             shape = shape.get("shape")
+        elif hasattr(shape, "shape") and hasattr(shape, "dtype"):
+            shape = shape.shape              # an array or tensor (a state dict)
         if not isinstance(name, str):
             raise TypeError(f"tensor names must be str; got {name!r}")
         try:
@@ -446,8 +448,8 @@ def explain(scheme, names_and_shapes, **hyper):
     scheme : str, dict or Scheme
         A name of :func:`names`, or ``{"name": ..., **hyper}``.
     names_and_shapes : mapping, iterable of pairs, or torch module
-        ``name -> shape`` (spec entries ``{"shape": ...}`` too), ``(name,
-        shape)`` pairs, or a torch module (its ``named_parameters()``; its
+        ``name -> shape`` (spec entries ``{"shape": ...}`` and arrays or
+        tensors, as in a state dict, too), ``(name, shape)`` pairs, or a torch module (its ``named_parameters()``; its
         config supplies hyper-parameters).
     **hyper
         The scheme's hyper-parameters (``n_layers=``, ``d_model=``, ``std=``,
