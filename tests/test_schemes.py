@@ -678,3 +678,43 @@ def test_apply_after_meta_build_and_to_empty(tf, llama):
     fs.apply_to_module(llama, "olmo-llama-depth", seed=SEED)
     for (n, a), (_, b) in zip(meta.named_parameters(), llama.named_parameters()):
         assert torch.equal(a, b), n
+
+
+def test_non_contiguous_parameter_gets_the_same_values():
+    base = torch.nn.ModuleDict({"h": torch.nn.ModuleList([torch.nn.ModuleDict(
+        {"mlp": torch.nn.ModuleDict({"c_fc": torch.nn.Linear(24, 40)})})])})
+    other = torch.nn.ModuleDict({"h": torch.nn.ModuleList([torch.nn.ModuleDict(
+        {"mlp": torch.nn.ModuleDict({"c_fc": torch.nn.Linear(24, 40)})})])})
+    lin = other.h[0].mlp.c_fc
+    lin.weight = torch.nn.Parameter(torch.empty(24, 40).t())      # (40, 24), not contiguous
+    lin.to(torch.bfloat16)
+    assert not lin.weight.is_contiguous()
+    fs.apply_to_module(base, "gpt2", seed=SEED)
+    fs.apply_to_module(other, "gpt2", seed=SEED)
+    assert torch.equal(base.h[0].mlp.c_fc.weight.to(torch.bfloat16), lin.weight)
+
+
+def test_dtensor_parameters_fill_their_shard():
+    shard_support = pytest.importorskip("fastinit._torch_dtensor")  # DTensor support of fastinit
+    dist = pytest.importorskip("torch.distributed")
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Shard, distribute_tensor
+
+    assert shard_support.is_dtensor is not None
+    started = not dist.is_initialized()
+    if started:
+        dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        mesh = init_device_mesh("cpu", (1,))
+        ref = torch.nn.ModuleDict({"h": torch.nn.ModuleList([torch.nn.ModuleDict(
+            {"attn": torch.nn.ModuleDict({"c_proj": torch.nn.Linear(16, 16)})})])})
+        fs.apply_to_module(ref, "gpt2", seed=SEED)
+        sharded = torch.nn.ModuleDict({"h": torch.nn.ModuleList([torch.nn.ModuleDict(
+            {"attn": torch.nn.ModuleDict({"c_proj": torch.nn.Linear(16, 16)})})])})
+        lin = sharded.h[0].attn.c_proj
+        lin.weight = torch.nn.Parameter(distribute_tensor(lin.weight.detach(), mesh, [Shard(1)]))
+        fs.apply_to_module(sharded, "gpt2", seed=SEED)
+        assert torch.equal(lin.weight.full_tensor(), ref.h[0].attn.c_proj.weight)
+    finally:
+        if started:
+            dist.destroy_process_group()

@@ -501,8 +501,9 @@ def initializers(scheme, names_and_shapes, *, seed, **hyper):
 def apply_to_module(module, scheme, *, seed, **hyper):
     """apply_to_module(module, scheme, *, seed, **hyper) -> module
 
-    Fill every parameter of a torch module (real CPU tensors) by ``scheme``,
-    in place: parameter ``name`` (as ``named_parameters()`` gives it, wrapper
+    Fill every parameter of a torch module by ``scheme``, in place (CPU
+    tensors through a zero-copy view; other devices by a copy of the values;
+    a DTensor's local shard from its region of the global tensor): parameter ``name`` (as ``named_parameters()`` gives it, wrapper
     prefixes such as ``_orig_mod.`` removed) gets its rule's values on
     ``(seed, fastinit.stream_id(name))`` -- the same values as
     ``init_params`` gives that name -- in the parameter's dtype
