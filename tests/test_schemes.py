@@ -718,3 +718,17 @@ def test_dtensor_parameters_fill_their_shard():
     finally:
         if started:
             dist.destroy_process_group()
+
+
+def test_explain_from_hf_config(tf, llama, tmp_path, capsys):
+    import argparse
+
+    from fastinit.schemes._cli import pre_run
+
+    llama.config.save_pretrained(tmp_path)
+    args = argparse.Namespace(from_hf=str(tmp_path / "config.json"), spec=None, explain=True,
+                              scheme="llama3-depth", output=None)
+    assert pre_run(args) == 0
+    out = capsys.readouterr().out
+    assert "n_layers=3 (config)" in out and "d_model=64 (config)" in out
+    assert f"model.layers.{L - 1}.mlp.down_proj.weight" in out and "UNRECOGNIZED" not in out

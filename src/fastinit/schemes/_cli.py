@@ -3,7 +3,28 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["add_arguments", "pre_run"]
+__all__ = ["add_arguments", "meta_model_from_hf", "pre_run"]
+
+
+def meta_model_from_hf(path):
+    """The transformers model of a ``config.json`` (or a directory holding one), on the
+    meta device: its names, shapes and config, with no memory for the weights.
+
+    The class is the config's causal-LM class where transformers has one, else its base
+    model class.
+    """
+    import os
+
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+
+    path = os.fspath(path)
+    config = AutoConfig.from_pretrained(path, local_files_only=True)
+    with torch.device("meta"):
+        try:
+            return AutoModelForCausalLM.from_config(config)
+        except ValueError:  # no causal-LM class for this config (BERT, ...)
+            return AutoModel.from_config(config)
 
 
 def add_arguments(p):
@@ -45,9 +66,13 @@ def pre_run(args):
     from . import resolve
 
     try:
-        entries, _ = load_spec(args.spec, scheme=scheme)
-        table = resolve(scheme, [(e.name, e.shape) for e in entries])
-    except (ValueError, TypeError, OSError) as e:
+        hf = getattr(args, "from_hf", None)
+        if hf is not None:
+            table = resolve(scheme, meta_model_from_hf(hf))
+        else:
+            entries, _ = load_spec(args.spec, scheme=scheme)
+            table = resolve(scheme, [(e.name, e.shape) for e in entries])
+    except (ValueError, TypeError, OSError, ImportError) as e:
         print(f"fastinit init: error: {e}", file=sys.stderr)
         return 1
     print(table)
