@@ -626,6 +626,9 @@ def test_cli_init_scheme_explain_and_write(tmp_path, capsys):
     assert not (tmp_path / "x.safetensors").exists()
     r = _cli("init", str(path))
     assert r.returncode == 2 and "-o/--output" in r.stderr
+    r = _cli("init", str(path), "--scheme", "gpt2", "--layout", "torch", "-o",
+             str(tmp_path / "x.safetensors"))
+    assert r.returncode == 2 and "--layout does not apply" in r.stderr
 
 
 def test_check_propagation_compares_schemes(capsys, tmp_path):

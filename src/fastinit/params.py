@@ -153,8 +153,8 @@ def load_spec(spec, *, dtype=None, init="glorot_uniform", scheme=None):
     --------
     >>> from fastinit.params import load_spec
     >>> entries, _ = load_spec({"w": {"shape": [3, 4], "init": "he_normal"}})
-    >>> entries[0].name, entries[0].shape, entries[0].dtype
-    ('w', (3, 4), dtype('float32'))
+    >>> entries[0].name, entries[0].shape, entries[0].dtype.name
+    ('w', (3, 4), 'float32')
     """
     label = "spec"
     metadata = {}
@@ -434,15 +434,18 @@ def _make_plan(spec, *, seed, dtype=None, pretrained=None, strict=False,
 
 
 def progress_bar(total, desc, enabled=True):
-    """A tqdm bar over ``total`` bytes on stderr, or None (disabled / no tqdm)."""
+    """A tqdm bar over ``total`` bytes on stderr (decimal units: kB, MB, GB), or None
+    (disabled / no tqdm)."""
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
-                file=sys.stderr, dynamic_ncols=True, leave=True)
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1000, desc=desc,
+                file=sys.stderr, dynamic_ncols=True, leave=True,
+                bar_format="{l_bar}{bar}| {n_fmt}B/{total_fmt}B "
+                           "[{elapsed}<{remaining}, {rate_fmt}{postfix}]")
 
 
 def init_params(spec, *, seed, dtype=None, pretrained=None, strict=False, scheme=None,

@@ -56,6 +56,11 @@ def pre_run(args):
     if explain and scheme is None:
         print("fastinit init: error: --explain needs --scheme", file=sys.stderr)
         return 2
+    if scheme is not None and getattr(args, "layout", None):
+        print("fastinit init: error: --layout does not apply with --scheme (the scheme decides "
+              "every initializer; DeepNet takes \"layout\" in the scheme's JSON)",
+              file=sys.stderr)
+        return 2
     if not explain:
         if getattr(args, "output", None) is None:
             print("fastinit init: error: the following arguments are required: -o/--output",
