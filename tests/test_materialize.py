@@ -534,3 +534,15 @@ def test_deferred_orthogonal_matches_the_meta_path():
     w = net.w.detach()
     assert torch.allclose(w @ w.T, 4 * torch.eye(8), atol=1e-4)
     assert torch.allclose(w, 2 * ref.w.detach(), atol=1e-6)
+
+
+def test_scheme_values_are_the_schemes_own():
+    fs = pytest.importorskip("fastinit.schemes")
+    with torch.device("meta"):
+        model = _gpt2()
+    fi.materialize(model, seed=7, scheme="gpt2")
+    ref = _normal(_gpt2, 0)
+    fs.apply_to_module(ref, "gpt2", seed=7)
+    got, want = _tensors(model), _tensors(ref)
+    assert all(torch.equal(got[n], want[n]) for n in want)
+    assert model.lm_head.weight is model.transformer.wte.weight
