@@ -534,3 +534,44 @@ def test_deferred_orthogonal_matches_the_meta_path():
     w = net.w.detach()
     assert torch.allclose(w @ w.T, 4 * torch.eye(8), atol=1e-4)
     assert torch.allclose(w, 2 * ref.w.detach(), atol=1e-6)
+
+
+def test_scheme_values_are_the_schemes_own():
+    fs = pytest.importorskip("fastinit.schemes")
+    with torch.device("meta"):
+        model = _gpt2()
+    fi.materialize(model, seed=7, scheme="gpt2")
+    ref = _normal(_gpt2, 0)
+    fs.apply_to_module(ref, "gpt2", seed=7)
+    got, want = _tensors(model), _tensors(ref)
+    assert all(torch.equal(got[n], want[n]) for n in want)
+    assert model.lm_head.weight is model.transformer.wte.weight
+
+
+def test_transformers_model_gets_torch_defaults_where_its_init_writes_nothing():
+    tf = _transformers()
+
+    class Config(tf.PretrainedConfig):
+        model_type = "fastinit-test"
+
+        def __init__(self, initializer_range=0.02, **kwargs):
+            self.initializer_range = initializer_range
+            super().__init__(**kwargs)
+
+    class Model(tf.PreTrainedModel):
+        config_class = Config
+
+        def __init__(self, config):
+            super().__init__(config)
+            self.proj = nn.Linear(64, 64)
+            self.pair = nn.Bilinear(8, 8, 4)  # transformers' _init_weights has no branch
+            self.post_init()
+
+    with torch.device("meta"):
+        model = Model(Config())
+    fi.materialize(model, seed=0)
+    assert abs(model.proj.weight.std().item() - 0.02) < 0.002
+    assert torch.equal(model.proj.bias, torch.zeros(64))
+    bound = 1 / math.sqrt(8)
+    assert 0 < model.pair.weight.abs().max() <= bound
+    assert model.pair.weight.std() > bound / 3  # U(-bound, bound): std bound / sqrt(3)

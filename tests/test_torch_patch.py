@@ -203,6 +203,23 @@ def test_references_in_modules_imported_before_inside_and_between_blocks(make_mo
         assert_torchs(mod)
 
 
+def test_a_module_imported_again_under_its_name_is_scanned_again(make_module):
+    name = make_module()
+    first = importlib.import_module(name)
+    with fit.patch():
+        assert_routed(first)
+    del sys.modules[name]
+    with fit.patch():
+        second = importlib.import_module(name)
+        assert second is not first
+        assert_routed(second)
+    assert_torchs(first)
+    assert_torchs(second)
+    with fit.patch():
+        assert_routed(second)
+    assert_torchs(second)
+
+
 def test_a_reference_changed_inside_the_block_is_left_alone(make_module):
     mod = importlib.import_module(make_module())
     mine = lambda t, *a, **k: t

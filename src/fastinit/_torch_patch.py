@@ -93,7 +93,7 @@ class _Router:
         self.sites = []  # (namespace dict, key, original, replacement)
         self.site_keys = set()  # (id(namespace), key)
         self.applied = []  # sites pointed at the replacement by the current block
-        self.seen = set()  # names of the modules scanned
+        self.seen = {}  # name -> module object, of the modules scanned
         self.mark = None  # (len(sys.modules), last key) at the last scan
         self.pending = {name: dict(table) for name, table in
                         _torch_libs.LIBRARY_ROUTES.items()}
@@ -172,9 +172,10 @@ class _Router:
         seen = self.seen
         # each dict once per scan; builtins (every module's __builtins__) never
         visited = {id(vars(builtins))}
-        for name in sys.modules.keys() - seen:
-            seen.add(name)
-            module = sys.modules.get(name)
+        for name, module in list(sys.modules.items()):
+            if seen.get(name) is module:
+                continue
+            seen[name] = module  # a module imported again under a known name is new too
             if _is_own(name) or not isinstance(module, types.ModuleType):
                 continue
             namespace = vars(module)
