@@ -319,3 +319,24 @@ def test_from_hf_tensors_computed_whole_equal_too(tmp_path, monkeypatch):
     assert "lm_head.weight" not in got  # tied: saved once, as save_pretrained does
     for name in got:
         np.testing.assert_array_equal(got[name], theirs[name].numpy(), err_msg=name)
+
+
+@pytest.mark.parametrize("options", [("--layout", "torch"), ("--scheme", "gpt2")])
+def test_directory_equals_single_file(tmp_path, options):
+    """The fans' layout and a scheme decide the values in a directory as in one file."""
+    spec = {"transformer.wte.weight": {"shape": [50, 16], "init": "normal"},
+            "transformer.h.0.attn.c_attn.weight": {"shape": [16, 48], "init": "he_normal"},
+            "transformer.h.0.attn.c_proj.weight": {"shape": [16, 16], "init": "he_normal"},
+            "transformer.h.0.attn.c_attn.bias": {"shape": [48], "init": "zeros"},
+            "transformer.h.0.ln_1.weight": {"shape": [16], "init": "ones"},
+            "lm_head.weight": {"shape": [50, 16], "init": "glorot_uniform"}}
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    assert _init(str(path), "-o", str(tmp_path / "one.safetensors"), *options) == 0
+    assert _init(str(path), "-o", str(tmp_path / "dir") + "/", "--max-shard-size", "3KB",
+                 *options) == 0
+    single = fastinit.load(tmp_path / "one.safetensors")
+    sharded = _read_dir(str(tmp_path / "dir"))
+    assert sorted(single) == sorted(sharded)
+    for name in single:
+        np.testing.assert_array_equal(single[name], sharded[name], err_msg=name)

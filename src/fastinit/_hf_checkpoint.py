@@ -126,7 +126,7 @@ class SpecSource:
     """Tensors of a fastinit spec (a JSON path, a mapping or a .safetensors header)."""
 
     def __init__(self, spec, *, seed, dtype=None, init="glorot_uniform", pretrained=None,
-                 strict=False):
+                 strict=False, scheme=None, layout=None):
         from ._core import resolve_seed
 
         self.spec = os.path.abspath(spec) if isinstance(spec, (str, os.PathLike)) else spec
@@ -136,6 +136,8 @@ class SpecSource:
         self.pretrained = (os.path.abspath(pretrained)
                            if isinstance(pretrained, (str, os.PathLike)) else pretrained)
         self.strict = strict
+        self.scheme = scheme
+        self.layout = layout  # "torch": torch-layout fans, as the single-file writer gives
         self._plan = None
 
     def __getstate__(self):
@@ -149,8 +151,14 @@ class SpecSource:
         if self._plan is None:
             from .params import _make_plan
 
-            self._plan = _make_plan(self.spec, seed=self.seed, dtype=self.dtype, init=self.init,
-                                    pretrained=self.pretrained, strict=self.strict)
+            plan = _make_plan(self.spec, seed=self.seed, dtype=self.dtype, init=self.init,
+                              pretrained=self.pretrained, strict=self.strict,
+                              scheme=self.scheme)
+            if self.layout is not None:
+                from ._cli_init import _apply_layout
+
+                _apply_layout(plan, self.layout)
+            self._plan = plan
         return self._plan
 
     def tensors(self):
@@ -401,6 +409,9 @@ def run_cli(args):
         if args.from_hf is not None:
             if args.spec is not None:
                 raise ValueError("give SPEC or --from-hf CONFIG, not both")
+            if getattr(args, "scheme", None) is not None:
+                raise ValueError("--scheme with --from-hf is not supported yet: the values "
+                                 "are those of the model's own init scheme")
             from ._hf_model import HFSource
 
             source = HFSource(args.from_hf, seed=args.seed, dtype=args.dtype)
@@ -409,7 +420,16 @@ def run_cli(args):
             if args.spec is None:
                 raise ValueError("SPEC (or --from-hf CONFIG) is required")
             source = SpecSource(args.spec, seed=args.seed, dtype=args.dtype, init=args.init,
-                                pretrained=args.pretrained, strict=args.strict)
+                                pretrained=args.pretrained, strict=args.strict,
+                                scheme=getattr(args, "scheme", None))
+            if source.scheme is None:  # the fans' layout, as for a single file
+                from ._cli_init import _layout
+
+                layout, why = _layout(args, source.plan())
+                source.close()
+                source.layout = layout
+                if why and not args.quiet:
+                    print(f"fastinit init: layout {layout} ({why})", file=sys.stderr)
         threads = (num_threads(args.threads) if args.threads is not None
                    else contextlib.nullcontext())
         start = time.perf_counter()
