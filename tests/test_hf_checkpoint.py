@@ -340,3 +340,18 @@ def test_directory_equals_single_file(tmp_path, options):
     assert sorted(single) == sorted(sharded)
     for name in single:
         np.testing.assert_array_equal(single[name], sharded[name], err_msg=name)
+
+
+def test_from_hf_on_a_scheduler_writes_the_same_bytes(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    _, _, config_dir = _tiny_llama(tmp_path, False)
+    one = str(tmp_path / "one") + "/"
+    two = str(tmp_path / "two") + "/"
+    args = ("--from-hf", str(config_dir), "--max-shard-size", "20KB", "--seed", "9")
+    assert _init(*args, "-o", one) == 0
+    # workers in this process (threads): they import transformers as the test session does
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        assert _init(*args, "-o", two, "--scheduler", cluster.scheduler_address) == 0
+    assert len(os.listdir(one)) == 7  # 5 shards, the index, config.json
+    assert _bytes_of(one) == _bytes_of(two)

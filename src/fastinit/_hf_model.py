@@ -52,6 +52,10 @@ _ELEMENTWISE = frozenset({
 })
 
 
+# one init walk at a time: shards may be written in threads, and the walk forks and
+# seeds torch's global RNG
+_WHOLE_LOCK = threading.Lock()
+
 # torch.nn.init functions that return early on meta tensors (nothing to record)
 _META_SHORTCUT = ("dirac_", "orthogonal_", "sparse_")
 
@@ -344,6 +348,11 @@ def _named_targets(model):
 
 def _record_all(model, seed):
     """One walk over the all-meta model; each tensor's ops, or None when not replayable."""
+    with _WHOLE_LOCK:  # the walk seeds torch's global RNG (forked): one at a time
+        return _record_all_locked(model, seed)
+
+
+def _record_all_locked(model, seed):
     mode = _walk_mode(seed, model)
     targets = _named_targets(model)
     for _, t, target in targets:
@@ -412,7 +421,6 @@ def _whole_fill(source, name):
     return fill
 
 
-_WHOLE_LOCK = threading.Lock()  # one init walk at a time (shards may be written in threads)
 
 
 def _compute_whole(source, name):
