@@ -10,7 +10,8 @@ DTYPES = [np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), BF16
 FILLS = [
     ("uniform", lambda out, **kw: fi.fill_uniform(out, -2.0, 3.0, **kw)),
     ("normal", lambda out, **kw: fi.fill_normal(out, 0.5, 1.5, **kw)),
-    ("truncated_normal", lambda out, **kw: fi.fill_truncated_normal(out, 0.1, 2.0, -1.0, 2.5, **kw)),
+    ("truncated_normal",
+     lambda out, **kw: fi.fill_truncated_normal(out, 0.1, 2.0, -1.0, 2.5, **kw)),
     ("truncated_tail", lambda out, **kw: fi.fill_truncated_normal(out, 0.0, 1.0, 3.0, 6.0, **kw)),
 ]
 FILL_IDS = [f[0] for f in FILLS]
@@ -177,7 +178,8 @@ BAD_CALLS = [
 ]
 
 
-@pytest.mark.parametrize("exc,word,call", BAD_CALLS, ids=[f"{b[0].__name__}-{b[1]}-{i}" for i, b in enumerate(BAD_CALLS)])
+@pytest.mark.parametrize("exc,word,call", BAD_CALLS,
+                         ids=[f"{b[0].__name__}-{b[1]}-{i}" for i, b in enumerate(BAD_CALLS)])
 def test_bad_input_raises_and_leaves_out_untouched(exc, word, call):
     a, before = _sentinel()
     with pytest.raises(exc, match=word):

@@ -224,7 +224,8 @@ def test_offset_window_is_a_slice_of_an_earlier_fill(case, back, level):
     back = min(back, kw["offset"])
     with at_level(level):
         part = do_fill(dist, np.empty(n, dtype), params, **kw)
-    wider = do_fill(dist, np.empty(n + back, dtype), params, **{**kw, "offset": kw["offset"] - back})
+    wider = do_fill(dist, np.empty(n + back, dtype), params,
+                    **{**kw, "offset": kw["offset"] - back})
     assert same_bits(part, wider[back:])
 
 

@@ -5,14 +5,14 @@ written from the page's sections 1-8 with NumPy's IEEE arithmetic; `fma` (which
 NumPy lacks) is computed exactly with fractions and rounded once to nearest even.
 Nothing here calls into fastinit except the fills being checked.
 """
-from fractions import Fraction
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
+from test_philox import philox_reference
 
 import fastinit as fi
-from test_philox import philox_reference
 
 F32, F64 = np.float32, np.float64
 
