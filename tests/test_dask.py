@@ -220,7 +220,7 @@ def test_wrong_block_from_initializer_is_an_error():
     arr = fdask.from_initializer(broken, (4, 4), chunks=2)
     with pytest.raises(RuntimeError,
                        match=r"broken returned \(1, 1\) float32 for a chunk that must "
-                                           r"be \(2, 2\) float32"):
+                             r"be \(2, 2\) float32"):
         arr.compute(scheduler="synchronous")
 
 
