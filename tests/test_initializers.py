@@ -931,3 +931,22 @@ def test_import_hook_is_harmless_when_keras_fails(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines() == ["broken keras", "False", "[1]"]
+
+
+@pytest.mark.parametrize("init", [
+    fi.Zeros(), fi.Ones(), fi.Constant(2.0), fi.Identity(), fi.RandomUniform(seed=1),
+    fi.RandomNormal(seed=1), fi.TruncatedNormal(seed=1), fi.VarianceScaling(seed=1),
+    fi.GlorotUniform(seed=1), fi.HeNormal(seed=1), fi.Orthogonal(seed=1), fi.STFT(),
+], ids=lambda init: type(init).__name__)
+@pytest.mark.parametrize("dtype", [">f4", ">f8", ">f2"])
+def test_byteswapped_out_is_a_value_error_as_in_the_fills(init, dtype):
+    # docs/api.md §2: ValueError for a byte-swapped buffer, from the fills and from
+    # every initializer's out= alike; out keeps its contents
+    out = np.full((4, 4), 3.0, np.dtype(dtype))
+    with pytest.raises(ValueError, match="native byte order"):
+        fi.fill_normal(np.zeros(4, np.dtype(dtype)))
+    with pytest.raises(ValueError, match="native byte order"):
+        init((4, 4), out=out)
+    with pytest.raises(ValueError, match="native byte order"):
+        init((4, 4), out=out[:2], region=(slice(0, 2),))
+    assert (out == 3).all()
