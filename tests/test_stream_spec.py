@@ -1,6 +1,7 @@
 """Reimplement stream version 1 from docs/stream.md alone and compare bit for bit.
 
-Uniform, normal (Box-Muller) and truncated normal (inversion), float32 and float64,
+Uniform, normal (Box-Muller) and truncated normal (inversion), float32 and float64
+(float16 and bfloat16 as their rounding),
 written from the page's sections 1-8 with NumPy's IEEE arithmetic; `fma` (which
 NumPy lacks) is computed exactly with fractions and rounded once to nearest even.
 Nothing here calls into fastinit except the fills being checked.
@@ -8,6 +9,7 @@ Nothing here calls into fastinit except the fills being checked.
 import math
 from fractions import Fraction
 
+import ml_dtypes
 import numpy as np
 import pytest
 from test_philox import philox_reference
@@ -394,3 +396,16 @@ def test_reference_fma_rounds_once():
     assert a * a - F32(1) == F32(2.0**-11)
     x = 1 + 2.0**-30
     assert fma_scalar(x, x, -1.0) == 2.0**-29 + 2.0**-60
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16])
+def test_low_precision_from_spec(dtype):
+    # section 7: the float32 values rounded once to nearest even
+    seed, stream, offset, n = 99, 5, 2**33 + 17, 200
+    ref = spec_normal(seed, stream, 0.0, 3.0, offset, n, F32)
+    got = fi.fill_normal(np.empty(n, dtype), 0.0, 3.0, seed=seed, stream=stream, offset=offset)
+    same(got, ref.astype(dtype), dtype)
+    ref = spec_truncated_normal(seed, stream, 1.0, 0.5, -1.5, 2.5, offset, n, F32)
+    got = fi.fill_truncated_normal(np.empty(n, dtype), 1.0, 0.5, -1.5, 2.5, seed=seed,
+                                   stream=stream, offset=offset)
+    same(got, ref.astype(dtype), dtype)
