@@ -1,9 +1,9 @@
 """Reimplement stream version 1 from docs/stream.md alone and compare bit for bit.
 
-Uniform, normal (Box-Muller) and truncated normal (inversion), float32 and float64
-(float16 and bfloat16 as their rounding),
-written from the page's sections 1-8 with NumPy's IEEE arithmetic; `fma` (which
-NumPy lacks) is computed exactly with fractions and rounded once to nearest even.
+Uniform, normal (Box-Muller) and truncated normal (inversion) in float32 and
+float64 (float16 and bfloat16 as their rounding), written from the page's sections
+1-8 with NumPy's IEEE arithmetic; `fma` (which NumPy lacks) is computed exactly
+with fractions and rounded once to nearest even.
 Nothing here calls into fastinit except the fills being checked.
 """
 import math
