@@ -116,6 +116,8 @@ def add_parser(subparsers):
                    help="bytes per block (default 16MiB; accepts 4M, 64MiB, ...)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bar, summary or warnings")
+    from .schemes._cli import add_arguments as _add_scheme_arguments
+    _add_scheme_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -222,6 +224,11 @@ def run(args):
     """
     from ._threads import num_threads
     from .params import _make_plan
+    from .schemes._cli import pre_run
+
+    status = pre_run(args)
+    if status is not None:
+        return status
 
     try:
         suffix = os.path.splitext(args.output)[1].lower()
@@ -232,13 +239,14 @@ def run(args):
                    else contextlib.nullcontext())
         with threads, _make_plan(args.spec, seed=args.seed, dtype=args.dtype,
                                  pretrained=args.pretrained, strict=args.strict,
-                                 init=args.init) as plan:
-            layout, why = _layout(args, plan)
-            _apply_layout(plan, layout)
-            if why and not args.quiet:
-                print(f"fastinit init: layout {layout} ({why}): fans of rank >= 2 tensors from "
-                      f"{'(out, in, *spatial)' if layout == 'torch' else '(*spatial, in, out)'}",
-                      file=sys.stderr)
+                                 init=args.init, scheme=args.scheme) as plan:
+            if args.scheme is None:  # a scheme decides every initializer, fans included
+                layout, why = _layout(args, plan)
+                _apply_layout(plan, layout)
+                if why and not args.quiet:
+                    print(f"fastinit init: layout {layout} ({why}): fans of rank >= 2 tensors "
+                          f"from {'(out, in, *spatial)' if layout == 'torch' else '(*spatial, in, out)'}",
+                          file=sys.stderr)
             size, elapsed, showed_bar = _write(args, plan)
     except (ValueError, TypeError, OSError, ImportError) as e:
         print(f"fastinit init: error: {e}", file=sys.stderr)
