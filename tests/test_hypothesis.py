@@ -961,9 +961,8 @@ BAD_TORCH_CALLS = [
     ("kaiming_uniform_", (-1.0, "fan_in", "leaky_relu", "not a generator"), TypeError),
     ("sparse_", ("x",), TypeError), ("sparse_", (0.5, -1.0), ValueError),
 ]
-# fastinit.torch raises ValueError for these wrong types today (torch.nn.init and the
-# contract: TypeError); strict, so the fix in fastinit.torch shows up here
-BAD_TORCH_TYPES_GIVING_VALUE_ERROR = [("uniform_", ("a", 1.0)), ("orthogonal_", ("x",))]
+# wrong argument types: TypeError, as torch.nn.init raises (not float()'s ValueError)
+BAD_TORCH_ARGUMENT_TYPES = [("uniform_", ("a", 1.0)), ("orthogonal_", ("x",))]
 
 
 @needs_torch
@@ -983,9 +982,7 @@ def test_torch_bad_calls_raise_and_leave_the_tensor_alone(data):
 
 
 @needs_torch
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="fastinit.torch raises ValueError for these wrong argument types")
-@pytest.mark.parametrize("name, args", BAD_TORCH_TYPES_GIVING_VALUE_ERROR)
+@pytest.mark.parametrize("name, args", BAD_TORCH_ARGUMENT_TYPES)
 def test_torch_wrong_argument_types_raise_type_error(name, args):
     import fastinit.torch as fit
 
