@@ -1,4 +1,4 @@
-"""Keras-compatible initializers (API.md §4): formulas, streams, regions, configs, errors."""
+"""Keras-compatible initializers (docs/api.md §4): formulas, streams, regions, configs, errors."""
 
 import json
 import math
@@ -344,7 +344,7 @@ def test_dtypes(dtype):
     )
     assert w.dtype == expected
     if w.dtype.itemsize == 2:
-        # low precision: the float32 values rounded once (API.md §2)
+        # low precision: the float32 values rounded once (docs/api.md §2)
         assert same_bits(w, init((40, 30), "float32").astype(w.dtype))
 
 
@@ -420,9 +420,14 @@ def test_out_errors_leave_out_untouched():
     with pytest.raises(ValueError):
         fi.Identity()((3, 4, 1), out=np.full((3, 4, 1), 9.0, np.float32))
     assert (out == 9).all()
-    swapped = np.zeros((3, 4), np.dtype(">f4"))
-    with pytest.raises((TypeError, ValueError)):
+    swapped = np.full((3, 4), 9.0, np.dtype(">f4"))
+    with pytest.raises(ValueError, match="byte order"):
         init((3, 4), out=swapped)
+    with pytest.raises(ValueError, match="byte order"):
+        init((3, 4), "float32", out=swapped)
+    assert (swapped == 9).all()
+    with pytest.raises(TypeError, match="dtype"):  # a wrong dtype stays a TypeError
+        init((3, 4), out=np.zeros((3, 4), np.dtype(">c8")))
 
 
 @pytest.mark.parametrize(
@@ -926,3 +931,22 @@ def test_import_hook_is_harmless_when_keras_fails(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines() == ["broken keras", "False", "[1]"]
+
+
+@pytest.mark.parametrize("init", [
+    fi.Zeros(), fi.Ones(), fi.Constant(2.0), fi.Identity(), fi.RandomUniform(seed=1),
+    fi.RandomNormal(seed=1), fi.TruncatedNormal(seed=1), fi.VarianceScaling(seed=1),
+    fi.GlorotUniform(seed=1), fi.HeNormal(seed=1), fi.Orthogonal(seed=1), fi.STFT(),
+], ids=lambda init: type(init).__name__)
+@pytest.mark.parametrize("dtype", [">f4", ">f8", ">f2"])
+def test_byteswapped_out_is_a_value_error_as_in_the_fills(init, dtype):
+    # docs/api.md §2: ValueError for a byte-swapped buffer, from the fills and from
+    # every initializer's out= alike; out keeps its contents
+    out = np.full((4, 4), 3.0, np.dtype(dtype))
+    with pytest.raises(ValueError, match="native byte order"):
+        fi.fill_normal(np.zeros(4, np.dtype(dtype)))
+    with pytest.raises(ValueError, match="native byte order"):
+        init((4, 4), out=out)
+    with pytest.raises(ValueError, match="native byte order"):
+        init((4, 4), out=out[:2], region=(slice(0, 2),))
+    assert (out == 3).all()

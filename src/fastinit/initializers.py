@@ -132,6 +132,9 @@ def _as_dtype(dtype) -> np.dtype:
 def _check_dtype(dtype, out, allow_int: bool) -> np.dtype:
     if out is not None and not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
+    if out is not None and not out.dtype.isnative:  # a wrong dtype stays a TypeError
+        _check_dtype(dtype, out.view(out.dtype.newbyteorder("=")), allow_int)
+        raise ValueError(f"out must be in native byte order; got dtype {out.dtype.str!r}")
     if dtype is None:
         dt = out.dtype if out is not None else np.dtype(np.float32)
     else:

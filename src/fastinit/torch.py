@@ -222,6 +222,13 @@ def _seed_stream(tensor, generator):
     return _draw_seed(generator), 0
 
 
+def _real(value, name):
+    """``float(value)``, with torch's TypeError for arguments that are not numbers."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__float__"):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
 def _fast_fill(tensor, generator, fill, *args):
     """The fast path shared by every random function; None when it does not apply.
 
@@ -336,7 +343,7 @@ def uniform_(tensor, a=0.0, b=1.0, generator=None):
     >>> bool(w.min() >= -1 and w.max() < 1)
     True
     """
-    out = _fast_fill(tensor, generator, _fill_uniform, float(a), float(b))
+    out = _fast_fill(tensor, generator, _fill_uniform, _real(a, "a"), _real(b, "b"))
     return _TORCH["uniform_"](tensor, a, b, generator) if out is None else out
 
 
@@ -355,7 +362,7 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
     >>> round(float(w.std()), 3)
     0.02
     """
-    out = _fast_fill(tensor, generator, _fill_normal, float(mean), float(std))
+    out = _fast_fill(tensor, generator, _fill_normal, _real(mean, "mean"), _real(std, "std"))
     return _TORCH["normal_"](tensor, mean, std, generator) if out is None else out
 
 
@@ -401,7 +408,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     True
     """
     out = _fast_fill(tensor, generator, _fill_trunc_normal,
-                     float(mean), float(std), float(a), float(b))
+                     _real(mean, "mean"), _real(std, "std"), _real(a, "a"), _real(b, "b"))
     return _TORCH["trunc_normal_"](tensor, mean, std, a, b, generator) if out is None else out
 
 
@@ -647,7 +654,7 @@ def orthogonal_(tensor, gain=1, generator=None):
     """
     if tensor.ndimension() < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
-    out = _fast_fill(tensor, generator, _fill_orthogonal, gain)
+    out = _fast_fill(tensor, generator, _fill_orthogonal, _real(gain, "gain"))
     return _TORCH["orthogonal_"](tensor, gain, generator) if out is None else out
 
 
