@@ -162,7 +162,7 @@ class ShardView:
         return math.prod(self.shape)
 
     def runs(self):
-        """Yield ``(piece, offset)``: ``piece`` a view of ``local``, ``offset`` its global flat index."""
+        """Yield ``(piece, offset)``: a view of ``local`` and its global flat index."""
         shape, index, local = self.shape, self.index, self.local
         if local.size == 0:
             return
