@@ -112,6 +112,14 @@ def _patch_case(out, mesh, mesh_name):
     torch.manual_seed(77)
     ref = fi.kaiming_normal_(torch.empty(6, 10))
     _record(out, f"{mesh_name}/patch", f"{mesh_name}/patch", torch.equal(dt.full_tensor(), ref))
+    # patch(seed=): seeds from the block's seed and the call order, no RNG state at all
+    dt = dempty((5, 12), device_mesh=mesh, placements=(Shard(0),) * mesh.ndim)
+    with fi.patch(seed=99):
+        torch.nn.init.trunc_normal_(dt, std=0.5)
+    with fi.patch(seed=99):
+        ref = torch.nn.init.trunc_normal_(torch.empty(5, 12), std=0.5)
+    _record(out, f"{mesh_name}/patch", f"{mesh_name}/patch-seed",
+            torch.equal(dt.full_tensor(), ref))
 
 
 def _fsdp_case(out, mesh, mesh_name):

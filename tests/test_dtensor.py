@@ -87,7 +87,7 @@ def test_full_tensor_equals_single_process(records, mesh, function):
 
 @pytest.mark.parametrize("mesh", MESHES)
 def test_patch_routes_dtensor(records, mesh):
-    _check(records, f"{mesh}/patch", 4 if mesh == "2x2" else int(mesh))
+    _check(records, f"{mesh}/patch", 2 * (4 if mesh == "2x2" else int(mesh)))
 
 
 @pytest.mark.parametrize("mesh", MESHES)
