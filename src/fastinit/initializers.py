@@ -451,7 +451,11 @@ class _RandomInitializer(Initializer):
         if self._generator is not None:
             seed = _keras_compat.serialize_seed(self._generator)
         config["seed"] = seed
-        config["stream"] = self.stream
+        if self.stream:
+            # Left out at its default 0, so that the config is Keras' own and a
+            # .keras file loads where fastinit is not imported (with Keras'
+            # class of the same name; see docs/migrating-from-keras.md).
+            config["stream"] = self.stream
         return config
 
     def _full_config(self):
@@ -1016,15 +1020,17 @@ class VarianceScaling(_RandomInitializer):
 
     def get_config(self):
         base = super().get_config()
-        return {
+        config = {
             "seed": base["seed"],
             "scale": self.scale,
             "mode": self.mode,
             "distribution": self.distribution,
             "input_axes": self.input_axes,
             "output_axes": self.output_axes,
-            "stream": base["stream"],
         }
+        if "stream" in base:
+            config["stream"] = base["stream"]
+        return config
 
 
 class _VarianceScalingPreset(VarianceScaling):
@@ -1047,10 +1053,9 @@ class _VarianceScalingPreset(VarianceScaling):
     def get_config(self):
         config = super().get_config()
         return {
-            "seed": config["seed"],
-            "input_axes": config["input_axes"],
-            "output_axes": config["output_axes"],
-            "stream": config["stream"],
+            key: config[key]
+            for key in ("seed", "input_axes", "output_axes", "stream")
+            if key in config
         }
 
 
@@ -1464,7 +1469,9 @@ def serialize(initializer) -> dict | None:
     --------
     >>> import fastinit
     >>> fastinit.serialize(fastinit.initializers.Orthogonal(gain=0.5, seed=1))
-    {'class_name': 'Orthogonal', 'config': {'gain': 0.5, 'seed': 1, 'stream': 0}}
+    {'class_name': 'Orthogonal', 'config': {'gain': 0.5, 'seed': 1}}
+    >>> fastinit.serialize(fastinit.initializers.RandomNormal(seed=2, stream=3))
+    {'class_name': 'RandomNormal', 'config': {'mean': 0.0, 'stddev': 0.05, 'seed': 2, 'stream': 3}}
     """
     if initializer is None:
         return None
