@@ -1352,7 +1352,7 @@ def deserialize(config: dict) -> Initializer:
     --------
     >>> from fastinit.initializers import deserialize
     >>> deserialize({"class_name": "HeNormal", "config": {"seed": 3}})
-    HeNormal(seed=3, input_axes=None, output_axes=None, stream=0)
+    HeNormal(seed=3, input_axes=None, output_axes=None)
     """
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(
@@ -1427,7 +1427,7 @@ def get(identifier):
     --------
     >>> import fastinit
     >>> fastinit.get("he_normal")                       # doctest: +ELLIPSIS
-    HeNormal(seed=..., input_axes=None, output_axes=None, stream=0)
+    HeNormal(seed=None, input_axes=None, output_axes=None)
     >>> fastinit.get({"class_name": "Constant", "config": {"value": 2.0}})
     Constant(value=2.0)
     >>> fastinit.get("kaiming_normal").distribution
@@ -1442,7 +1442,10 @@ def get(identifier):
     if isinstance(identifier, Initializer):
         return identifier
     if inspect.isclass(identifier):
-        return identifier()  # fastinit's classes, and any other, as Keras does
+        made = identifier()  # fastinit's classes, and any other, as Keras does
+        if not callable(made):
+            raise TypeError(f"initializer class {identifier.__name__} makes a non-callable")
+        return made
     if isinstance(identifier, str):
         target = _lookup(identifier)
         return target()
