@@ -188,6 +188,17 @@ _SHARDED = textwrap.dedent(r"""
                 traced = jax.jit(lambda k: init(k, shape, dt, out_sharding=sharding))(key)
                 assert np.asarray(traced).tobytes() == ref.tobytes()
                 count += 1
+    # a mesh with Explicit axes (jax.make_mesh's default), PartitionSpecs on the set mesh
+    mesh = jax.make_mesh((2, 2), ("x", "y"))
+    with jax.set_mesh(mesh):
+        for spec in (P("x"), P(None, "y"), P("y", "x")):
+            ref = np.asarray(fij.he_normal()(key, shape))
+            got = fij.he_normal()(key, shape, out_sharding=spec)
+            assert got.sharding.spec == spec and np.asarray(got).tobytes() == ref.tobytes()
+            traced = jax.jit(lambda k: fij.he_normal()(k, shape, out_sharding=spec))(key)
+            assert traced.sharding.is_equivalent_to(NamedSharding(mesh, spec), 2)
+            assert np.asarray(traced).tobytes() == ref.tobytes()
+            count += 1
     print("OK", count)
 """)
 
@@ -199,4 +210,4 @@ def test_sharded_init_equals_unsharded_on_four_host_devices():
     out = subprocess.run([sys.executable, "-c", _SHARDED], env=env, capture_output=True,
                          text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "OK 72" in out.stdout, out.stdout
+    assert "OK 75" in out.stdout, out.stdout

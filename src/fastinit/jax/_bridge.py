@@ -136,7 +136,7 @@ def resolve_sharding(out_sharding, jax):
     ``jax.set_mesh`` / ``jax.sharding.use_mesh``."""
     if isinstance(out_sharding, jax.sharding.PartitionSpec):
         mesh = jax.sharding.get_mesh()
-        if mesh is None or not getattr(mesh, "devices", None) is not None or mesh.empty:
+        if mesh is None or getattr(mesh, "empty", False):
             raise ValueError("out_sharding is a PartitionSpec but no mesh is set "
                              "(use jax.set_mesh or pass a NamedSharding)")
         return jax.sharding.NamedSharding(mesh, out_sharding)
@@ -203,5 +203,22 @@ def _traced(plan, kind, value, out_sharding, jax):
         result = jax.pure_callback(host, jax.ShapeDtypeStruct(shape, dtype), value,
                                    vmap_method="expand_dims")
     if out_sharding is not None:
-        result = jax.lax.with_sharding_constraint(result, out_sharding)
+        result = _constrain(result, out_sharding, jax)
     return result
+
+
+def _explicit(out_sharding, jax) -> bool:
+    """Whether the mesh of ``out_sharding`` has Explicit axes (sharding in types)."""
+    mesh = getattr(out_sharding, "mesh", None)
+    if mesh is None:
+        mesh = jax.sharding.get_abstract_mesh()
+    axis_type = getattr(jax.sharding, "AxisType", None)
+    types = getattr(mesh, "axis_types", ()) or ()
+    return axis_type is not None and any(t == axis_type.Explicit for t in types)
+
+
+def _constrain(x, out_sharding, jax):
+    """Lay the callback's result out as ``out_sharding`` (the values do not change)."""
+    if _explicit(out_sharding, jax) and hasattr(jax.sharding, "reshard"):
+        return jax.sharding.reshard(x, out_sharding)
+    return jax.lax.with_sharding_constraint(x, out_sharding)
