@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 jax = pytest.importorskip("jax")
-import jax.numpy as jnp  # noqa: E402
+import jax.numpy as jnp
 
-import fastinit.jax as fij  # noqa: E402
+import fastinit.jax as fij
 
 
 def host(x):
@@ -81,7 +81,7 @@ def test_complex_dtypes_as_jax():
         assert abs(np.abs(w).std() / np.abs(theirs).std() - 1) < 0.02, dist
         assert abs((np.abs(w) ** 2).mean() / (np.abs(theirs) ** 2).mean() - 1) < 0.02, dist
         assert np.abs(w).max() <= np.abs(theirs).max() * 1.05 or dist == "normal"
-        jitted = host(jax.jit(lambda k: init(k, (400, 300), jnp.complex64))(key))
+        jitted = host(jax.jit(lambda k, f=init: f(k, (400, 300), jnp.complex64))(key))
         assert jitted.tobytes() == w.tobytes()
 
 
@@ -208,6 +208,6 @@ def test_sharded_init_equals_unsharded_on_four_host_devices():
     src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     out = subprocess.run([sys.executable, "-c", _SHARDED], env=env, capture_output=True,
-                         text=True, timeout=600)
+                         text=True, timeout=600, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "OK 75" in out.stdout, out.stdout

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 jax = pytest.importorskip("jax")
-import jax.numpy as jnp  # noqa: E402
+import jax.numpy as jnp
 
-import fastinit.jax as fij  # noqa: E402
+import fastinit.jax as fij
 
 SHAPES = [(2,), (2, 2), (2, 3), (3, 2), (2, 3, 4), (4, 3, 2), (2, 3, 4, 5)]
 FLOATING = [jnp.bfloat16, np.float16, np.float32, np.float64]

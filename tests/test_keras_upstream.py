@@ -50,7 +50,7 @@ def _keras_tests_dir():
     spec = importlib.util.find_spec("keras")
     if spec is None or not spec.submodule_search_locations:
         return None
-    return pathlib.Path(list(spec.submodule_search_locations)[0]) / "src" / "initializers"
+    return pathlib.Path(next(iter(spec.submodule_search_locations))) / "src" / "initializers"
 
 
 def test_keras_initializer_tests_pass_against_fastinit(tmp_path):
@@ -71,7 +71,8 @@ def test_keras_initializer_tests_pass_against_fastinit(tmp_path):
                                                       os.environ.get("PYTHONPATH")) if p))
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                           "-rfEs", "-W", "ignore::DeprecationWarning", str(tmp_path)],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+                         check=False)
     tail = out.stdout[-4000:]
     assert out.returncode == 0, tail
     assert " passed" in tail and "failed" not in tail and "error" not in tail.lower(), tail

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 import typing
 
 import ml_dtypes
@@ -118,7 +117,7 @@ def _jax():
 
 
 def _default_float():
-    jax = sys.modules.get("jax")
+    jax = _bridge.jax_module()
     if jax is not None and jax.config.jax_enable_x64:
         return np.dtype(np.float64)
     return np.dtype(np.float32)
@@ -126,7 +125,7 @@ def _default_float():
 
 def _canonical(dt):
     """JAX's dtype for ``dt`` (float64 -> float32 without x64, as JAX does)."""
-    jax = sys.modules.get("jax")
+    jax = _bridge.jax_module()
     if jax is not None:
         return np.dtype(jax.dtypes.canonicalize_dtype(dt))
     return dt

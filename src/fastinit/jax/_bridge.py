@@ -126,8 +126,8 @@ def to_jax(array: np.ndarray, jax):
             and jax.default_backend() == "cpu"):
         try:
             return jax.dlpack.from_dlpack(array)
-        except Exception:  # noqa: BLE001 - a dtype DLPack lacks (bfloat16): copy
-            pass
+        except (TypeError, ValueError, RuntimeError, BufferError):
+            return jax.numpy.asarray(array)  # a dtype DLPack lacks (bfloat16): copy
     return jax.numpy.asarray(array)
 
 
