@@ -403,3 +403,24 @@ def test_keras_file_with_named_stream_fails_naming_fastinit(tmp_path):
     # with fastinit imported it loads with fastinit's class
     again = keras.saving.load_model(path)
     assert type(again.layers[0].kernel_initializer) is fi.HeNormal
+
+
+_LAZY_BASES = r"""
+import os, sys
+os.environ["KERAS_BACKEND"] = "torch"
+import fastinit, fastinit.initializers as fi
+assert "keras" not in sys.modules
+assert fi.VarianceScaling.__bases__ == (fi._RandomInitializer,)
+import keras
+assert issubclass(fi.HeNormal, keras.initializers.VarianceScaling)
+assert not issubclass(fi.RandomNormal, keras.initializers.VarianceScaling)
+print("OK")
+"""
+
+
+def test_keras_base_class_is_added_only_when_keras_is_imported():
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", _LAZY_BASES], capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == "OK", out.stderr[-2000:]
