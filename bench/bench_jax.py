@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 
 import numpy as np
@@ -85,6 +87,45 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
+
+
+# ---------------------------------------------------------------------------
+# pytest-benchmark (``python -m pytest bench/bench_jax.py --benchmark-only``;
+# ``FASTINIT_BENCH_N`` sets the size)
+
+if "pytest" in sys.modules:
+    import pytest
+
+    pytest.importorskip("pytest_benchmark")
+    pytest.importorskip("jax")
+    BENCH_N = int(os.environ.get("FASTINIT_BENCH_N", str(1 << 22)))
+
+    def _cases():
+        import jax
+
+        import fastinit
+        import fastinit.jax as fij
+
+        key = jax.random.key(0)
+        init = fij.normal(1.0)
+        buf = np.empty(BENCH_N, np.float32)
+        jitted_fi = jax.jit(lambda k: init(k, (BENCH_N,)))
+        jitted_jax = jax.jit(lambda k: jax.random.normal(k, (BENCH_N,)))
+        return {
+            "fill-warm": lambda: fastinit.fill_normal(buf, seed=0),
+            "fastinit.jax-eager": lambda: init(key, (BENCH_N,)),
+            "fastinit.jax-jit": lambda: jitted_fi(key).block_until_ready(),
+            "jax.random": lambda: jitted_jax(key).block_until_ready(),
+        }
+
+    @pytest.mark.parametrize("name", ["fill-warm", "fastinit.jax-eager", "fastinit.jax-jit",
+                                      "jax.random"])
+    def test_normal(benchmark, name):
+        benchmark.group = f"normal-{BENCH_N}"
+        fn = _cases()[name]
+        fn()
+        out = benchmark.pedantic(fn, rounds=5, iterations=1)
+        assert np.asarray(out).shape == (BENCH_N,)
 
 
 if __name__ == "__main__":
