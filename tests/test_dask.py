@@ -381,3 +381,11 @@ def test_from_zarr_needs_fastinit_group(tmp_path):
         fdask.from_zarr(str(tmp_path / "plain.zarr"))
     with pytest.raises(TypeError, match="dask array"):
         fdask.to_zarr({"w": np.zeros(3)}, str(tmp_path / "x.zarr"))
+
+
+def test_unseeded_initializer_chunks_use_the_seed_it_drew():
+    # get_config() keeps seed=None (as Keras); the chunks still form one tensor
+    init = fi.GlorotUniform()
+    assert init.get_config()["seed"] is None
+    arr = fdask.from_initializer(init, (40, 30), chunks=((13, 27), (11, 19)))
+    assert same_bits(arr.compute(scheduler="threads"), init((40, 30)))
