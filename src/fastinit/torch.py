@@ -59,6 +59,7 @@ import torch
 from torch import nn
 from torch.utils._device import DeviceContext
 
+from . import _torch_dtensor
 from ._core import (
     fill_normal,
     fill_raw,
@@ -69,6 +70,10 @@ from ._core import (
     stream_id,
 )
 from .fans import compute_fans
+
+# the fills also take a DTensor's shard view (filled run by run at global offsets)
+fill_normal, fill_raw, fill_truncated_normal, fill_uniform = map(
+    _torch_dtensor.shard_aware, (fill_normal, fill_raw, fill_truncated_normal, fill_uniform))
 
 #: The names of ``torch.nn.init`` that :func:`patch` routes to this module
 #: (torch's ``__all__``, its deprecated aliases included).
@@ -135,6 +140,8 @@ def _numpy_view(tensor):
     """
     cls = type(tensor)
     if cls is not torch.Tensor and cls is not nn.Parameter:
+        if _torch_dtensor.is_dtensor(tensor):  # its local shard, at its global offsets
+            return _torch_dtensor.shard_view(tensor, _numpy_view)
         return None
     dtype = _NUMPY_DTYPE.get(tensor.dtype)
     if dtype is None or tensor.device.type != "cpu" or tensor.layout is not torch.strided:
