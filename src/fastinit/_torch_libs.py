@@ -202,7 +202,8 @@ def _variance(tensor, scale, mode):
 
 
 def variance_scaling_(tensor, scale=1.0, mode="fan_in", distribution="normal", generator=None):
-    r"""variance_scaling_(tensor, scale=1.0, mode="fan_in", distribution="normal", generator=None) -> tensor
+    r"""variance_scaling_(tensor, scale=1.0, mode="fan_in", distribution="normal",
+                          generator=None) -> tensor
 
     timm's ``variance_scaling_`` (JAX's variance scaling, torch fans
     ``(out, in, *kernel)``): with :math:`\sigma^2 = \text{scale} / n`, where

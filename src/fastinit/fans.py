@@ -149,7 +149,8 @@ def compute_fans(
     out_axis: int | Sequence[int] = -1,
     batch_axis: int | Sequence[int] = (),
 ):
-    r"""compute_fans(shape, *, layout="keras", input_axes=None, output_axes=None, in_axis=-2, out_axis=-1, batch_axis=())
+    r"""compute_fans(shape, *, layout="keras", input_axes=None, output_axes=None,
+                     in_axis=-2, out_axis=-1, batch_axis=())
 
     Number of input and output units of a weight tensor.
 

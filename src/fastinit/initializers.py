@@ -908,7 +908,8 @@ class TruncatedNormal(_RandomInitializer):
 
 
 class VarianceScaling(_RandomInitializer):
-    r"""VarianceScaling(scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None, input_axes=None, output_axes=None, *, stream=0)
+    r"""VarianceScaling(scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None,
+                    input_axes=None, output_axes=None, *, stream=0)
 
     Initializer whose scale adapts to the shape of the weights (Keras 3).
 
