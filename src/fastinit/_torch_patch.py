@@ -42,6 +42,7 @@ import threading
 import types
 from itertools import compress, repeat
 from operator import is_
+from typing import Any
 
 import numpy as np
 import torch
@@ -268,7 +269,8 @@ class _LibraryFinder:
 
 _lock = threading.RLock()
 _depth = 0
-_frames = []  # per active enable(): None, or (outer seeder, torch RNG state)
+# per active enable(): None, or (outer seeder, torch RNG state)
+_frames: list[tuple[Any, torch.Tensor] | None] = []
 _router = None
 
 

@@ -385,7 +385,7 @@ def mup(t, h):
 # the registry
 
 _STD = Hyper(0.02, (), None, "base standard deviation")
-SCHEMES = {}
+SCHEMES: dict[str, Scheme] = {}
 
 
 def _register(name, rule, source, hyper, doc=None):
