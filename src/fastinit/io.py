@@ -352,9 +352,15 @@ class NpzCheckpoint(Checkpoint):
         self._layout = {}  # name -> (fortran_order, data offset, bound on the data bytes)
         self._cached = None
         try:
-            for info in self._zip.infolist():
-                member = info.filename
+            # NumPy's lookup: a name is first a member's exact name, then a
+            # member's name without ".npy" ("a" is member "a" even when "a.npy"
+            # exists; that one stays reachable as "a.npy").  A repeated member
+            # name means its last copy, as zipfile reads it.
+            infos = {i.filename: i for i in self._zip.infolist()}
+            for member, info in infos.items():
                 name = member.removesuffix(".npy")
+                if name != member and name in infos:
+                    name = member
                 try:
                     shape, dtype, fortran, offset = self._member_header(info, archive_size)
                 except _ZIP_ERRORS as e:
@@ -556,6 +562,10 @@ _H5_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError, IndexError
               OverflowError, AttributeError, MemoryError, SystemError)
 
 
+class _Refused(Exception):
+    """A file that is valid but that fastinit will not read (see docs/robustness.md)."""
+
+
 class H5Checkpoint(Checkpoint):
     """An HDF5 file (h5py): every dataset, keyed by its path without the leading "/"."""
 
@@ -578,12 +588,23 @@ class H5Checkpoint(Checkpoint):
 
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):
+                # Raw data kept in other files would make this file's reader
+                # read them: refused (external links are not followed at all).
+                if obj.is_virtual:
+                    raise _Refused(f"{self.path}: dataset {name!r} is a virtual dataset "
+                                   "(its data comes from other files); refused")
+                if obj.external:
+                    raise _Refused(f"{self.path}: dataset {name!r} keeps its raw data in "
+                                   f"external files ({obj.external[0][0]!r}...); refused")
                 self._info[name] = (tuple(obj.shape), obj.dtype)
                 self._datasets[name] = obj
 
         try:
             # corrupted object headers surface here as RuntimeError, KeyError, ...
             self._file.visititems(visit)
+        except _Refused as e:
+            self._file.close()
+            raise ValueError(str(e)) from None
         except _H5_ERRORS as e:
             self._file.close()
             raise ValueError(f"{self.path}: not a valid HDF5 file (corrupt object: "
@@ -805,11 +826,16 @@ def safetensors_layout(tensors, metadata=None):
         if name in seen:
             raise ValueError(f"duplicate tensor name {name!r}")
         seen.add(name)
+        _check_utf8(name, "tensor name")
         dtype = np.dtype(dtype)
         st = _NP_TO_ST.get(dtype.newbyteorder("=") if dtype.byteorder in "<>" else dtype)
         if st is None:
             raise ValueError(f"tensor {name!r}: dtype {dtype} cannot be stored in safetensors "
                              f"(accepted: {', '.join(str(d) for d in _ST_TO_NP.values())})")
+        try:  # what no reader could load back is refused before anything is written
+            _check_dims(tuple(int(d) for d in shape), dtype.itemsize)
+        except ValueError as e:
+            raise ValueError(f"tensor {name!r}: {e}") from None
         end = pos + math.prod(shape) * dtype.itemsize
         entries[name] = {"dtype": st, "shape": [int(d) for d in shape],
                          "data_offsets": [pos, end]}
@@ -818,10 +844,26 @@ def safetensors_layout(tensors, metadata=None):
     if metadata:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
             raise ValueError("safetensors metadata must map strings to strings")
+        for k, v in metadata.items():
+            _check_utf8(k, "metadata key")
+            _check_utf8(v, "metadata value")
         entries = {"__metadata__": dict(metadata), **entries}
     text = json.dumps(entries, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)
+    if len(text) > _ST_MAX_HEADER:
+        raise ValueError(f"the safetensors header would be {len(text):,} bytes; readers "
+                         f"refuse more than {_ST_MAX_HEADER:,} (fewer tensors or shorter "
+                         "names, or several files)")
     return struct.pack("<Q", len(text)) + text, order
+
+
+def _check_utf8(text, what):
+    """Refuse a lone surrogate (readers refuse the \\udXXX escape it would become)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} {text!r:.80} is not valid Unicode (a lone surrogate); "
+                         "safetensors cannot store it") from None
 
 
 def write_fully(f, data, path):
