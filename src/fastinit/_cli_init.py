@@ -17,8 +17,9 @@ terminal and tqdm is installed, else a one-line summary; then a warning per
 kind of mismatch with ``--pretrained``. ``-q`` silences all of it.
 
 The file is written to a hidden temporary file next to ``OUT`` and renamed at
-the end: on any error (bad spec, disk full, a failing write, Ctrl-C) no partial
-output is left and an existing ``OUT`` is untouched.
+the end: on any error (bad spec, disk full, a failing write, Ctrl-C, SIGTERM,
+SIGHUP) no partial output is left and an existing ``OUT`` is untouched; an
+``OUT`` that is the spec or the ``--pretrained`` file is refused.
 
 ``SPEC`` may also be an existing ``.safetensors`` file: its tensors' names,
 shapes and dtypes are re-initialized with ``--init`` (default glorot_uniform)
@@ -171,23 +172,29 @@ def run(args):
     (``OSError``) or a missing optional package. No output file is left behind
     on any error.
     """
+    from ._tempfiles import Terminated, check_output_path, terminating_signals
     from ._threads import num_threads
     from .params import _make_plan
 
     try:
+        check_output_path(args.output, {"the spec": args.spec,
+                                        "the --pretrained file": args.pretrained})
         suffix = os.path.splitext(args.output)[1].lower()
         if suffix in (".npz", ".npy", ".h5", ".hdf5"):
             raise ValueError(f"{args.output}: fastinit init writes .safetensors files, not "
                              f"{suffix}")
         threads = (num_threads(args.threads) if args.threads is not None
                    else contextlib.nullcontext())
-        with threads, _make_plan(args.spec, seed=args.seed, dtype=args.dtype,
-                                 pretrained=args.pretrained, strict=args.strict,
-                                 init=args.init) as plan:
+        with terminating_signals(), threads, _make_plan(
+                args.spec, seed=args.seed, dtype=args.dtype, pretrained=args.pretrained,
+                strict=args.strict, init=args.init) as plan:
             size, elapsed, showed_bar = _write(args, plan)
     except (ValueError, TypeError, OSError, ImportError) as e:
         print(f"fastinit init: error: {e}", file=sys.stderr)
         return 1
+    except Terminated as e:  # SIGTERM/SIGHUP: the temporary file is already removed
+        print(f"fastinit init: {e}; no output written", file=sys.stderr)
+        return 128 + e.signum
     if not args.quiet:
         report = plan.report
         dtypes = ", ".join(sorted({str(t.dtype) for t in plan.tensors})) or "-"

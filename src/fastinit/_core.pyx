@@ -453,10 +453,6 @@ def philox4x32(counter, key):
 cdef extern from "string.h":
     void *memcpy(void *dst, const void *src, size_t n) nogil
 
-cdef extern from "Python.h":
-    void *PyMem_RawMalloc(size_t n) nogil
-    void PyMem_RawFree(void *p) nogil
-
 cdef enum:
     _MAXDIM = 64
 
@@ -634,24 +630,22 @@ cdef int _run(const _layout *L, int dist, const fi_params *params, uint64_t offs
     # flat index.  Fill a contiguous scratch buffer chunk by chunk and scatter
     # it in C order; no Python indexing, no recursion.
     step = _chunk_per_thread if n > _chunk_per_thread else n
-    scratch = <char *>PyMem_RawMalloc(<size_t>step * isz)
-    if scratch == NULL:
-        raise MemoryError()
+    # NumPy's allocator, as for any temporary array (tracked, and returned to
+    # the system as NumPy's own temporaries are)
+    cdef cnp.ndarray held = np.empty(<Py_ssize_t>(step * isz), np.uint8)
+    scratch = <char *>cnp.PyArray_DATA(held)
     for d in range(L.ndim):
         idx[d] = 0
     cursor = L.data
-    try:
-        start = 0
-        while start < n:
-            count = n - start if n - start < step else step
-            with nogil:
-                _fill_contig(fn, params, offset + start, count, scratch, isz, nthreads, minper)
-                _scatter(scratch, isz, count, L, idx, &cursor)
-            start += count
-            if start < n:
-                PyErr_CheckSignals()
-    finally:
-        PyMem_RawFree(scratch)
+    start = 0
+    while start < n:
+        count = n - start if n - start < step else step
+        with nogil:
+            _fill_contig(fn, params, offset + start, count, scratch, isz, nthreads, minper)
+            _scatter(scratch, isz, count, L, idx, &cursor)
+        start += count
+        if start < n:
+            PyErr_CheckSignals()
     return 0
 
 

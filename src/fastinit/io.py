@@ -37,7 +37,6 @@ import math
 import mmap
 import os
 import queue
-import secrets
 import stat
 import struct
 import threading
@@ -49,7 +48,7 @@ from contextlib import contextmanager
 import ml_dtypes
 import numpy as np
 
-from . import _st_header
+from . import _st_header, _tempfiles
 from .fans import _check_shape
 from .initializers import Initializer, _as_dtype, _check_region
 
@@ -749,10 +748,14 @@ def atomic_output(path):
     Regular files are written to a hidden temporary file in the same directory,
     synced and renamed over ``path`` at the end, so an error (or an interrupt)
     at any point leaves no partial output and any previous file untouched.
+    Temporary files of writers on this host that were killed outright are
+    removed first (:mod:`fastinit._tempfiles`).
     An existing non-regular file (``/dev/null``, ``/dev/full``, a pipe) is
     written directly instead: renaming over a device would replace it.
     """
     path = os.fspath(path)
+    if not path:
+        raise FileNotFoundError(errno.ENOENT, "the output path is empty", path)
     if os.path.islink(path):
         path = os.path.realpath(path)  # write through a link, as open() would
     directory = os.path.dirname(os.path.abspath(path))
@@ -764,8 +767,8 @@ def atomic_output(path):
         raise IsADirectoryError(errno.EISDIR, "output path is a directory", path)
     if not os.path.isdir(directory):
         raise FileNotFoundError(errno.ENOENT, "output directory does not exist", directory)
-    tmp = os.path.join(directory,
-                       f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    _tempfiles.remove_stale(directory)  # leftovers of writers killed outright
+    tmp = os.path.join(directory, _tempfiles.temp_name(os.path.basename(path)))
     # os.open with 0o666 honours the umask, as a plain open() of path would.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
                  0o666)
