@@ -7,6 +7,12 @@ that lie about their size -- and every mutant is opened with
 ``fastinit.load``, its tensors' shapes/dtypes queried and their data read,
 and then used as ``pretrained=`` for ``init_params``.
 
+Each mutant is also read by the format's reference reader (the
+``safetensors`` library, ``numpy.load``, ``h5py``): what the reference refuses,
+fastinit must refuse; what fastinit refuses, the reference must refuse too,
+but for the documented cases in ``STRICTER``; and where both load a file,
+every tensor must have the same shape, dtype and bytes.
+
 Each mutant must load, or fail with ``ValueError`` (``OSError`` for the file
 system) -- never another exception, never a crash -- and must not make the
 process allocate memory in proportion to a size the file merely declares:
@@ -48,6 +54,16 @@ except ImportError:  # pragma: no cover - h5py is optional
 
 # Known bugs, by (exception type, text in the message): the test that pins each.
 KNOWN_BUGS = {
+}
+# Where fastinit refuses a file its reference reader accepts, on purpose
+# (docs/robustness.md): the text of fastinit's message.
+STRICTER = {
+    # NumPy returns a member that is not a .npy array as raw bytes; fastinit
+    # loads arrays only.
+    "npz": ("is not a valid .npy array (not a .npy file",
+            # a compressed size larger than the whole archive: zipfile reads the
+            # local header's size instead; fastinit refuses the lie
+            "the zip directory says it holds"),
 }
 # ValueErrors whose message does not name the file (API.md section 6 wants it named)
 KNOWN_UNNAMED = {
@@ -422,7 +438,8 @@ def reference(path):
                 f.visititems(lambda n, o: found.append((n, o)) if isinstance(o, h5py.Dataset)
                              else None)
                 for n, d in found:
-                    keep(n, d[()])
+                    keep(n.decode("utf-8", "surrogateescape") if isinstance(n, bytes) else n,
+                         d[()])
         return None, seen
     except MemoryError:
         return "MemoryError", None
@@ -460,7 +477,7 @@ for i, (label, blob) in enumerate(cases()):
                                       traceback.format_exc()[-1500:]])
     ref, ref_values = reference(path)
     if ref is None and refused is None:
-        for k in sorted(set(values) & set(ref_values)):
+        for k in sorted(set(values) & set(ref_values), key=repr):
             if values[k] != ref_values[k]:
                 results["other_values"].append([label, k])
     if ref is not None and refused is None:
@@ -519,6 +536,17 @@ def test_mutated_files_load_or_raise_value_error(fmt, tmp_path):
                                     for label, exc, msg, tb in unknown[:5])
     unnamed = [u for u in results["unnamed"] if _known_unnamed(u) is None]
     assert not unnamed, f"ValueErrors that do not name the file: {unnamed[:5]}"
+    # against the reference reader (safetensors, NumPy, h5py), both ways
+    print(f"{fmt}: refused by the reference only: {len(results['only_reference_refuses'])}, "
+          f"by fastinit only: {len(results['only_fastinit_refuses'])}")
+    assert not results["only_reference_refuses"], \
+        f"files the reference reader refuses but fastinit loads: " \
+        f"{results['only_reference_refuses'][:5]}"
+    assert not results["other_values"], \
+        f"tensors whose values differ from the reference reader's: {results['other_values'][:5]}"
+    stricter = [u for u in results["only_fastinit_refuses"]
+                if not any(text in u[1] for text in STRICTER.get(fmt, ()))]
+    assert not stricter, f"files only fastinit refuses, for no documented reason: {stricter[:5]}"
 
 
 @linux_only

@@ -586,6 +586,8 @@ class H5Checkpoint(Checkpoint):
         self._datasets = {}
 
         def visit(name, obj):
+            if isinstance(name, bytes):  # h5py's name for a path that is not UTF-8
+                name = name.decode("utf-8", "surrogateescape")
             if isinstance(obj, h5py.Dataset):
                 # Raw data kept in other files would make this file's reader
                 # read them: refused (external links are not followed at all).
