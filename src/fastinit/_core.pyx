@@ -453,6 +453,13 @@ def philox4x32(counter, key):
 cdef extern from "string.h":
     void *memcpy(void *dst, const void *src, size_t n) nogil
 
+cdef extern from "numpy/arrayobject.h":
+    # steals a reference to descr
+    object PyArray_NewFromDescr(type subtype, cnp.dtype descr, int nd, cnp.npy_intp *dims,
+                                cnp.npy_intp *strides, void *data, int flags, object obj)
+
+from cpython.ref cimport Py_INCREF
+
 cdef enum:
     _MAXDIM = 64
 
@@ -597,8 +604,10 @@ cdef void _scatter(const char *src, size_t isz, uint64_t m, const _layout *L,
     cursor[0] = p
 
 
-cdef int _run(const _layout *L, int dist, const fi_params *params, uint64_t offset) except -1:
-    """Step 5: fill the buffer L describes; signals are checked between chunks."""
+cdef int _run(_layout *L, int dist, const fi_params *params, uint64_t offset,
+              cnp.dtype descr) except -1:
+    """Step 5: fill the buffer L describes; signals are checked between chunks.
+    ``descr`` is the dtype object L was read with (held by the caller)."""
     cdef fi_fill_fn fn = _table.fill[dist][L.code]
     cdef int nthreads = _nthreads
     cdef uint64_t minper = _min_per_thread
@@ -634,6 +643,21 @@ cdef int _run(const _layout *L, int dist, const fi_params *params, uint64_t offs
     # the system as NumPy's own temporaries are)
     cdef cnp.ndarray held = np.empty(<Py_ssize_t>(step * isz), np.uint8)
     scratch = <char *>cnp.PyArray_DATA(held)
+    cdef cnp.ndarray dst, src
+    if n <= step:
+        # One chunk: NumPy's strided copy (it picks a cache-friendly order, which
+        # matters for transposes) between two plain ndarrays made here from L.
+        with nogil:
+            _fill_contig(fn, params, offset, n, scratch, isz, nthreads, minper)
+        Py_INCREF(descr)
+        dst = PyArray_NewFromDescr(np.ndarray, descr, L.ndim, <cnp.npy_intp *>L.shape,
+                                   <cnp.npy_intp *>L.strides, L.data, cnp.NPY_ARRAY_WRITEABLE,
+                                   None)
+        Py_INCREF(descr)
+        src = PyArray_NewFromDescr(np.ndarray, descr, L.ndim, <cnp.npy_intp *>L.shape, NULL,
+                                   scratch, cnp.NPY_ARRAY_WRITEABLE, None)
+        cnp.PyArray_CopyInto(dst, src)
+        return 0
     for d in range(L.ndim):
         idx[d] = 0
     cursor = L.data
@@ -723,10 +747,12 @@ cdef object _prepared_fill(object out, int dist, double p0, double p1, double p2
     cdef fi_params params
     cdef _layout L
     cdef uint64_t stream_, offset_, seed_
+    cdef cnp.dtype descr
     stream_ = _check_u64(stream, "stream")
     offset_ = _check_u64(offset, "offset")
     _check_seed_type(seed)
     _read_layout(out, dist == FI_RAW, &L)
+    descr = <cnp.dtype>L.descr  # a reference held for the whole call
     _check_params(dist, L.code, p0, p1, p2, p3)
     _check_span(L.n, offset_)
     if type(seed) is int:
@@ -742,7 +768,7 @@ cdef object _prepared_fill(object out, int dist, double p0, double p1, double p2
     elif dist == FI_TRUNCNORM:
         if fi_params_truncnorm(&params, p0, p1, p2, p3) != 0:  # pragma: no cover
             raise ValueError(f"a must be < b; got a={p2} and b={p3}")
-    _run(&L, dist, &params, offset_)
+    _run(&L, dist, &params, offset_, descr)
     return out
 
 
