@@ -126,7 +126,7 @@ def decode(raw):
             re.search("[\ud800-\udfff]", s) for s in _strings(header)):
         raise ValueError("not valid JSON: a lone UTF-16 surrogate escape")
     if not isinstance(header, dict):
-        raise ValueError(f"expected a JSON object, got {type(header).__name__}")
+        raise ValueError(f"expected a JSON object, got {type(header).__name__}")  # noqa: TRY004
     if header.dups and "__metadata__" in header.dups:
         raise ValueError("__metadata__ appears twice")
     return header
@@ -146,7 +146,7 @@ def entries(header, dtypes):
             entry = _Obj(zip(("dtype", "shape", "data_offsets"), entry))
             entry.dups = None
         if not isinstance(entry, dict):
-            raise ValueError(f"{where}: expected an object, got {entry!r:.80}")
+            raise ValueError(f"{where}: expected an object, got {entry!r:.80}")  # noqa: TRY004
         if entry.dups:
             raise ValueError(f"{where}: repeated keys {sorted(entry.dups)}")
         st = entry.get("dtype")
