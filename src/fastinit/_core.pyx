@@ -1026,8 +1026,10 @@ def fill_truncated_normal(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, s
     ValueError
         For a read-only or byte-swapped ``out``, NaN, infinite or (in the
         output dtype) overflowing ``mean`` or ``std``, ``std < 0``, NaN ``a``
-        or ``b``, ``a >= b``, a seed, stream or offset out of range, or
-        ``offset + out.size > 2**64``. Nothing is written when anything raises.
+        or ``b``, ``a >= b``, a window ``[mean + a*std, mean + b*std]`` wholly
+        beyond the output dtype's finite range, a seed, stream or offset out
+        of range, or ``offset + out.size > 2**64``. Nothing is written when
+        anything raises.
 
     Examples
     --------
