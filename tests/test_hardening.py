@@ -499,10 +499,14 @@ def test_a_later_run_removes_leftovers_of_killed_runs(tmp_path):
     live = _tempfiles.temp_name("x.safetensors")
     other_host = f".x.safetensors.otherhost.{proc.pid}.0123abcd.tmp"
     unrelated = ".notes.tmp"
-    for name in (live, other_host, unrelated):
+    # a dead PID but a held lock: a live writer in another PID namespace
+    locked = left[0].replace(f".{proc.pid}.", f".{proc.pid}.", 1)[:-12] + "deadbeef.tmp"
+    for name in (live, other_host, unrelated, locked):
         (tmp_path / name).write_bytes(b"")
     small = tmp_path / "small.json"
     small.write_text(json.dumps({"w": {"shape": [2], "init": "zeros"}}))
-    assert cli("init", small, "-o", tmp_path / "small.safetensors").returncode == 0
+    with open(tmp_path / locked, "rb") as f:
+        _tempfiles.hold(f.fileno())
+        assert cli("init", small, "-o", tmp_path / "small.safetensors").returncode == 0
     assert sorted(os.listdir(tmp_path)) == sorted(
-        ["slow.json", "small.json", "small.safetensors", live, other_host, unrelated])
+        ["slow.json", "small.json", "small.safetensors", live, other_host, unrelated, locked])

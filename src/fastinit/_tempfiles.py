@@ -6,7 +6,8 @@ exception removes the temporary file; so do SIGTERM and SIGHUP while
 ``fastinit init`` runs (:func:`terminating_signals` turns them into an
 exception). A process killed outright (SIGKILL, power loss) cannot clean up:
 the next atomic write into the same directory removes the temporary files of
-writers on this host whose process no longer exists
+writers on this host whose process no longer exists and whose lock
+(``flock``, held by a live writer for as long as its file is open) is free
 (:func:`remove_stale`).
 """
 from __future__ import annotations
@@ -19,7 +20,12 @@ import signal
 import socket
 import threading
 
-__all__ = ["Terminated", "check_output_path", "remove_stale", "temp_name",
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+__all__ = ["Terminated", "check_output_path", "hold", "remove_stale", "temp_name",
            "terminating_signals"]
 
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
@@ -30,6 +36,37 @@ _PATTERN = re.compile(r"\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)"
 def temp_name(basename):
     """The hidden temporary name for an atomic write of ``basename``."""
     return f".{basename}.{_HOST}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+
+
+def hold(fd):
+    """Lock the open temporary file ``fd`` for as long as it stays open, so that
+    no other process takes it for a leftover (even across PID namespaces)."""
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pass
+
+
+def _unlink_if_unlocked(path):
+    """Remove ``path`` unless a process holds its lock; True if removed."""
+    try:
+        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags)
+    except OSError:
+        return False
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return False  # its writer is alive
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _alive(pid):
@@ -58,11 +95,8 @@ def remove_stale(directory):
         m = _PATTERN.fullmatch(name)
         if m is None or m.group("host") != _HOST or _alive(int(m.group("pid"))):
             continue
-        try:
-            os.unlink(os.path.join(directory, name))
+        if _unlink_if_unlocked(os.path.join(directory, name)):
             removed.append(name)
-        except OSError:
-            pass
     return removed
 
 

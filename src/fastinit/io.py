@@ -774,6 +774,7 @@ def atomic_output(path):
     # os.open with 0o666 honours the umask, as a plain open() of path would.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
                  0o666)
+    _tempfiles.hold(fd)
     try:
         with open(fd, "wb", buffering=0) as f:
             if os.path.isfile(path):
