@@ -510,3 +510,20 @@ def test_a_later_run_removes_leftovers_of_killed_runs(tmp_path):
         assert cli("init", small, "-o", tmp_path / "small.safetensors").returncode == 0
     assert sorted(os.listdir(tmp_path)) == sorted(
         ["slow.json", "small.json", "small.safetensors", live, other_host, unrelated, locked])
+
+
+# ---------------------------------------------------------------------------
+# the span check of the one prepared fill (offset + out.size <= 2**64)
+
+
+@pytest.mark.parametrize("fill", [fi.fill_uniform, fi.fill_normal, fi.fill_truncated_normal])
+def test_offset_two_to_64_only_for_an_empty_out(fill):
+    assert fill(np.empty(0, np.float32), seed=1, offset=2**64).size == 0
+    a = np.arange(3, dtype=np.float32)
+    for offset in (2**64, 2**64 - 2):
+        with pytest.raises(ValueError, match="offset"):
+            fill(a, seed=1, offset=offset)
+    with pytest.raises(ValueError, match="offset"):
+        fill(np.empty(0, np.float32), seed=1, offset=2**64 + 1)
+    np.testing.assert_array_equal(a, [0, 1, 2])
+    assert fi.fill_raw(np.empty((0, 4), np.uint32), seed=1, offset=2**64).shape == (0, 4)

@@ -419,6 +419,8 @@ def bad_fill_calls(draw):
         name, value, exc = draw(st.sampled_from(BAD_KEYWORDS))
         if name == "offset" and value == TWO64 - 3 and out.size <= 3:
             value = TWO64 - out.size + 1
+        if name == "offset" and value == TWO64 and out.size == 0:
+            value = TWO64 + 1  # an empty out may start at 2**64
         kw[name] = value
         return dist, out, params, kw, exc
     kw["offset"] = TWO64 - out.size + draw(st.integers(1, out.size))  # offset + size > 2**64
