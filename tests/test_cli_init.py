@@ -225,7 +225,9 @@ def test_safetensors_header_as_spec(tmp_path):
     out = tmp_path / "new.safetensors"
     assert cli(src, "-o", out, "--seed", "3", "--init", "he_uniform", "-q") == 0
     got, metadata = library_load(out)
-    w = fastinit.HeUniform(seed=3, stream=fastinit.stream_id("blk.attn.weight"))
+    # format "pt": torch's layout, fan_in = 12 (the file's second axis)
+    w = fastinit.HeUniform(seed=3, stream=fastinit.stream_id("blk.attn.weight"),
+                           input_axes=[1], output_axes=[0])
     assert got["blk.attn.weight"].tobytes() == w((8, 12), "bfloat16").tobytes()
     assert np.array_equal(got["blk.ln.weight"], np.ones(12, np.float32))
     assert np.array_equal(got["blk.ln.bias"], np.zeros(12, np.float32))

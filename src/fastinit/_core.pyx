@@ -748,19 +748,22 @@ cdef object _prepared_fill(object out, int dist, double p0, double p1, double p2
     cdef _layout L
     cdef uint64_t stream_, offset_, seed_
     cdef cnp.dtype descr
+    cdef bint at_end = False
     stream_ = _check_u64(stream, "stream")
-    if type(offset) is int and offset == _TWO64:
+    if type(offset) is int and 0 <= offset < _TWO64:
+        offset_ = offset
+    elif (isinstance(offset, numbers.Integral) and not isinstance(offset, (bool, np.bool_))
+            and int(offset) == _TWO64):
         # offset + out.size == 2**64 is fine: an empty out may start at 2**64
+        at_end = True
         offset_ = 0
-        _check_seed_type(seed)
-        _read_layout(out, dist == FI_RAW, &L)
-        if L.n:
-            raise ValueError(f"offset + out.size must be <= 2**64; got offset={offset} "
-                             f"and out.size={L.n}")
     else:
         offset_ = _check_u64(offset, "offset")
-        _check_seed_type(seed)
-        _read_layout(out, dist == FI_RAW, &L)
+    _check_seed_type(seed)
+    _read_layout(out, dist == FI_RAW, &L)
+    if at_end and L.n:
+        raise ValueError(f"offset + out.size must be <= 2**64; got offset={_TWO64} and "
+                         f"out.size={L.n}")
     descr = <cnp.dtype>L.descr  # a reference held for the whole call
     _check_params(dist, L.code, p0, p1, p2, p3)
     _check_span(L.n, offset_)

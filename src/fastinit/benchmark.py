@@ -152,10 +152,11 @@ def run(size=1 << 24, threads=None, repeat=5, distributions=DISTRIBUTIONS, dtype
     try:
         ceiling = _write_ceiling(size, repeat)
         overhead = _call_overhead()
+        total = len(distributions) * len(dtypes)
         for dist in distributions:
             for dname in dtypes:
                 if progress:
-                    progress(f"{dist} {dname}")
+                    progress(f"{dist} {dname} ({len(results) + 1}/{total})")
                 dt = _np_dtype(dname)
                 out = np.empty(size, dt)
                 fast = size / _time(_fastinit_call(dist, out), repeat)
@@ -273,9 +274,11 @@ def main(args):
     and ``--plot`` if asked; return the exit status (0)."""
     import sys
 
+    tty = sys.stderr.isatty()
+
     def progress(msg):
-        if sys.stderr.isatty():
-            print(f"  measuring {msg} ...", file=sys.stderr, end="\r", flush=True)
+        # on a terminal one line rewritten in place; in a log, one line per row
+        print(f"  measuring {msg} ...", file=sys.stderr, end="\r" if tty else "\n", flush=True)
 
     import os
 
@@ -293,7 +296,7 @@ def main(args):
         print(f"fastinit bench: error: --size {args.size:,}: cannot allocate the buffers "
               f"({type(e).__name__}: {e})", file=sys.stderr)
         return 1
-    if sys.stderr.isatty():
+    if tty:
         print(" " * 60, file=sys.stderr, end="\r")
     print(format_table(report))
     if args.json:

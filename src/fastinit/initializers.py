@@ -454,8 +454,9 @@ class Ones(Initializer):
     Examples
     --------
     >>> from fastinit.initializers import Ones
-    >>> Ones()((3,), dtype="bfloat16")
-    array([1, 1, 1], dtype=bfloat16)
+    >>> w = Ones()((3,), dtype="bfloat16")
+    >>> w.dtype.name, w.astype("float32").tolist()
+    ('bfloat16', [1.0, 1.0, 1.0])
     """
 
     _allow_int = True
