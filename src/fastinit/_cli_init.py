@@ -89,10 +89,13 @@ def add_parser(subparsers):
                "<initializer name or {class_name, config}>, \"dtype\": optional}, or an "
                "existing .safetensors file whose names, shapes and dtypes are re-initialized "
                "(see --init).")
-    p.add_argument("spec", metavar="SPEC",
+    p.add_argument("spec", metavar="SPEC", nargs="?",
                    help="JSON spec, or a .safetensors file to take names and shapes from")
     p.add_argument("-o", "--output", required=True, metavar="OUT.safetensors",
-                   help="the checkpoint to write (replaced atomically if it exists)")
+                   help="the checkpoint to write (replaced atomically if it exists); a "
+                        "directory (ending in '/') gets sharded model-0000k-of-0000N"
+                        ".safetensors files and model.safetensors.index.json")
+    _add_sharded_arguments(p)
     p.add_argument("--seed", type=_seed, default=0,
                    help="64-bit seed (default 0; 'random' draws one and records it)")
     p.add_argument("--dtype", default=None, metavar="D",
@@ -121,6 +124,23 @@ def add_parser(subparsers):
     _add_scheme_arguments(p)
     p.set_defaults(func=run)
     return p
+
+
+def _add_sharded_arguments(p):
+    p.add_argument("--from-hf", metavar="CONFIG", default=None,
+                   help="a transformers config.json (or its directory): the tensors and "
+                        "their init scheme come from that model class, as "
+                        "fastinit.torch.materialize; -o must be a directory")
+    p.add_argument("--max-shard-size", default="5GB", metavar="SIZE",
+                   help="directory output: largest shard, transformers' units (5GB, 500MB; "
+                        "default 5GB)")
+    p.add_argument("--resume", action="store_true",
+                   help="directory output: keep shards already complete and valid")
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="directory output: write shards in parallel on a local Dask cluster")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="directory output: write shards on this Dask scheduler's workers "
+                        "(they must share the output directory)")
 
 
 def _format_bytes(n):
@@ -223,6 +243,7 @@ def run(args):
     (``OSError``) or a missing optional package. No output file is left behind
     on any error.
     """
+    from ._hf_checkpoint import is_directory_output, run_cli
     from ._tempfiles import Terminated, check_output_path, terminating_signals
     from ._threads import num_threads
     from .params import _make_plan
@@ -232,7 +253,19 @@ def run(args):
     if status is not None:
         return status
 
+    if getattr(args, "from_hf", None) is not None or is_directory_output(args.output):
+        try:
+            with terminating_signals():
+                return run_cli(args)
+        except Terminated as e:  # the temporary files are already removed
+            print(f"fastinit init: {e}; no output written", file=sys.stderr)
+            return 128 + e.signum
     try:
+        if args.spec is None:
+            raise ValueError("SPEC is required (or --from-hf CONFIG with -o DIR/)")
+        if args.resume or args.workers or args.scheduler or args.max_shard_size != "5GB":
+            raise ValueError("--max-shard-size, --resume, --workers and --scheduler need a "
+                             "directory output (-o DIR/)")
         check_output_path(args.output, {"the spec": args.spec,
                                         "the --pretrained file": args.pretrained})
         suffix = os.path.splitext(args.output)[1].lower()

@@ -24,7 +24,6 @@ import math
 import torch
 
 from . import torch as _fit
-from ._core import fill_truncated_normal
 
 _TORCH_PRIVATE = {name: getattr(torch.nn.init, name) for name in _fit.PRIVATE_NAMES}
 
@@ -152,7 +151,8 @@ def _fill_trunc_normal_tf(view, draw, mean, std, a, b):
     if std == 0.0:
         view[...] = mean
         return
-    fill_truncated_normal(view, mean, std, a, b, seed=seed, stream=stream)
+    # torch.py's fill: it also fills a DTensor's shard view at its global offsets
+    _fit.fill_truncated_normal(view, mean, std, a, b, seed=seed, stream=stream)
 
 
 def trunc_normal_tf_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):

@@ -34,8 +34,9 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from . import torch as _fit
-from ._core import fill_normal, fill_uniform, resolve_seed, stream_id
+from ._core import resolve_seed, stream_id
 from ._torch_deferred import _DEFERRED, _replay, _skey, _writes, deferred
+from ._torch_dtensor import is_dtensor, local_tensor, view_write
 
 __all__ = ["deferred", "materialize"]  # deferred: from ._torch_deferred
 
@@ -49,6 +50,15 @@ _RANDOM_INPLACE = frozenset({"normal_", "uniform_", "random_", "bernoulli_", "ex
 _RANDOM_FACTORIES = frozenset({"rand", "randn", "rand_like", "randn_like", "randint",
                                "randint_like", "randperm", "normal", "bernoulli",
                                "multinomial", "poisson"})
+
+
+def _data_ptr(t):
+    return local_tensor(t).data_ptr()
+
+
+def _storage_ptr(t):
+    """The identity of ``t``'s memory (for a DTensor: its local shard's)."""
+    return local_tensor(t).untyped_storage().data_ptr()
 
 
 def _clean_name(name):
@@ -88,11 +98,8 @@ def fill_on_stream(tensor, kind, a, b, seed, stream):
     where a sharded (DTensor) parameter gets its branch: each local shard
     filled with the ``offset`` of its region.
     """
-    if getattr(type(tensor), "__name__", "") == "DTensor":
-        raise NotImplementedError(
-            "fastinit.torch.materialize: sharded (DTensor) parameters are not supported yet; "
-            "materialize the model before sharding it")
-    fill = fill_uniform if kind == "uniform" else fill_normal
+    # torch.py's fills: they also fill a DTensor's shard view at its global offsets
+    fill = _fit.fill_uniform if kind == "uniform" else _fit.fill_normal
     view = _fit._numpy_view(tensor)
     if view is not None:
         fill(view, float(a), float(b), seed=seed, stream=stream)
@@ -136,14 +143,19 @@ class _FillMode(TorchFunctionMode):
         self.temporaries = 0
 
     def add(self, tensor, target):
-        if tensor.numel() and tensor.device.type != "meta":
-            self.by_ptr.setdefault(tensor.untyped_storage().data_ptr(), target)
+        if is_dtensor(tensor):  # a rank's shard may be empty: known by the object too
+            self.__dict__.setdefault("by_id", {})[id(tensor)] = (tensor, target)
+        if local_tensor(tensor).numel() and tensor.device.type != "meta":
+            self.by_ptr.setdefault(_storage_ptr(tensor), target)
 
     def target_of(self, tensor):
         if not isinstance(tensor, torch.Tensor) or tensor.device.type == "meta":
             return None
+        hit = self.__dict__.get("by_id", {}).get(id(tensor))
+        if hit is not None and hit[0] is tensor:
+            return hit[1]
         try:
-            return self.by_ptr.get(tensor.untyped_storage().data_ptr())
+            return self.by_ptr.get(_storage_ptr(tensor))
         except (RuntimeError, NotImplementedError):  # tensors without storage
             return None
 
@@ -187,6 +199,9 @@ class _FillMode(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        done = view_write(self, func, args, kwargs)  # writes through an index of a DTensor
+        if done is not None:
+            return done
         handler = _init_handler(func)
         if handler is not None:
             tensor = args[0] if args else kwargs.get("tensor")
@@ -498,8 +513,8 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
     allocated = {}
     for name, t in _named_tensors(module):
         target = _Target(name)
-        allocated[name] = (t, t.data_ptr() if t.device.type != "meta" else None, target)
-        if t.numel() == 0:
+        allocated[name] = (t, _data_ptr(t) if t.device.type != "meta" else None, target)
+        if local_tensor(t).numel() == 0:  # (a DTensor: this rank's shard)
             target.written = True
         mode.add(t, target)
     with torch.random.fork_rng(devices=[]):
@@ -530,7 +545,7 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
     missing = []
     for name, t in _named_tensors(module):
         entry = allocated.get(name)
-        if entry is None or entry[0] is not t or entry[1] != t.data_ptr():
+        if entry is None or entry[0] is not t or entry[1] != _data_ptr(t):
             continue  # replaced by the init code: new memory it made
         if not entry[2].written:
             missing.append(name)

@@ -59,6 +59,7 @@ import torch
 from torch import nn
 from torch.utils._device import DeviceContext
 
+from . import _torch_dtensor
 from ._core import (
     fill_normal,
     fill_raw,
@@ -69,6 +70,10 @@ from ._core import (
     stream_id,
 )
 from .fans import compute_fans
+
+# the fills also take a DTensor's shard view (filled run by run at global offsets)
+fill_normal, fill_raw, fill_truncated_normal, fill_uniform = map(
+    _torch_dtensor.shard_aware, (fill_normal, fill_raw, fill_truncated_normal, fill_uniform))
 
 #: The names of ``torch.nn.init`` that :func:`patch` routes to this module
 #: (torch's ``__all__``, its deprecated aliases included).
@@ -135,6 +140,8 @@ def _numpy_view(tensor):
     """
     cls = type(tensor)
     if cls is not torch.Tensor and cls is not nn.Parameter:
+        if _torch_dtensor.is_dtensor(tensor):  # its local shard, at its global offsets
+            return _torch_dtensor.shard_view(tensor, _numpy_view)
         return None
     dtype = _NUMPY_DTYPE.get(tensor.dtype)
     if dtype is None or tensor.device.type != "cpu" or tensor.layout is not torch.strided:
@@ -213,6 +220,13 @@ def _seed_stream(tensor, generator):
         if seeder is not None:
             return seeder.next_seed(), 0
     return _draw_seed(generator), 0
+
+
+def _real(value, name):
+    """``float(value)``, with torch's TypeError for arguments that are not numbers."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__float__"):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
 
 
 def _fast_fill(tensor, generator, fill, *args):
@@ -329,7 +343,7 @@ def uniform_(tensor, a=0.0, b=1.0, generator=None):
     >>> bool(w.min() >= -1 and w.max() < 1)
     True
     """
-    out = _fast_fill(tensor, generator, _fill_uniform, float(a), float(b))
+    out = _fast_fill(tensor, generator, _fill_uniform, _real(a, "a"), _real(b, "b"))
     return _TORCH["uniform_"](tensor, a, b, generator) if out is None else out
 
 
@@ -348,7 +362,7 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
     >>> round(float(w.std()), 3)
     0.02
     """
-    out = _fast_fill(tensor, generator, _fill_normal, float(mean), float(std))
+    out = _fast_fill(tensor, generator, _fill_normal, _real(mean, "mean"), _real(std, "std"))
     return _TORCH["normal_"](tensor, mean, std, generator) if out is None else out
 
 
@@ -394,7 +408,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     True
     """
     out = _fast_fill(tensor, generator, _fill_trunc_normal,
-                     float(mean), float(std), float(a), float(b))
+                     _real(mean, "mean"), _real(std, "std"), _real(a, "a"), _real(b, "b"))
     return _TORCH["trunc_normal_"](tensor, mean, std, a, b, generator) if out is None else out
 
 
@@ -640,7 +654,7 @@ def orthogonal_(tensor, gain=1, generator=None):
     """
     if tensor.ndimension() < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
-    out = _fast_fill(tensor, generator, _fill_orthogonal, gain)
+    out = _fast_fill(tensor, generator, _fill_orthogonal, _real(gain, "gain"))
     return _TORCH["orthogonal_"](tensor, gain, generator) if out is None else out
 
 
