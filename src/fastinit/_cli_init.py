@@ -130,7 +130,8 @@ def _add_sharded_arguments(p):
     p.add_argument("--from-hf", metavar="CONFIG", default=None,
                    help="a transformers config.json (or its directory): the tensors and "
                         "their init scheme come from that model class, as "
-                        "fastinit.torch.materialize; -o must be a directory")
+                        "fastinit.torch.materialize (with --scheme S, materialize(..., "
+                        "scheme=S)); -o must be a directory")
     p.add_argument("--max-shard-size", default="5GB", metavar="SIZE",
                    help="directory output: largest shard, transformers' units (5GB, 500MB; "
                         "default 5GB)")
