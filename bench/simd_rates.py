@@ -92,8 +92,10 @@ def main():
         for dname, tdt in (("float32", torch.float32), ("bfloat16", torch.bfloat16),
                            ("float64", torch.float64)):
             t = torch.empty(args.size, dtype=tdt)
-            rows.append(("torch", "uniform", dname, best_rate(lambda x: x.uniform_(), t, args.repeat)))
-            rows.append(("torch", "normal", dname, best_rate(lambda x: x.normal_(), t, args.repeat)))
+            rows.append(("torch", "uniform", dname,
+                         best_rate(lambda x: x.uniform_(), t, args.repeat)))
+            rows.append(("torch", "normal", dname,
+                         best_rate(lambda x: x.normal_(), t, args.repeat)))
             rows.append(("torch", "trunc_normal(-2,2)", dname,
                          best_rate(lambda x: torch.nn.init.trunc_normal_(x), t, args.repeat)))
             # the inverse-CDF recipe (uniform_, erfinv_) of earlier

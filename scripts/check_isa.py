@@ -71,11 +71,13 @@ def check(path):
         addr, mnem, ops = int(m.group(1), 16), m.group(2), m.group(3)
         text = f"{mnem} {ops}"
         is512 = bool(_ZMM.search(text) or _EVEX_ONLY.match(mnem))
-        isavx = is512 or bool(_YMM.search(text)) or bool(_VEX.match(mnem) and not mnem.startswith("vzeroupper"))
+        isavx = (is512 or bool(_YMM.search(text))
+                 or bool(_VEX.match(mnem) and not mnem.startswith("vzeroupper")))
         if not isavx:
             continue
         i = bisect_right(starts, addr) - 1
-        func = funcs[i] if i >= 0 and funcs[i][0] <= addr < max(funcs[i][1], funcs[i][0] + 1) else None
+        inside = i >= 0 and funcs[i][0] <= addr < max(funcs[i][1], funcs[i][0] + 1)
+        func = funcs[i] if inside else None
         src = func[3] if func else None
         name = func[2] if func else "?"
         key = "avx512" if is512 else "avx"

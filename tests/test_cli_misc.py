@@ -56,8 +56,10 @@ def test_bench_progress_one_line_per_row_when_stderr_is_a_pipe():
                           text=True, env=_env(), timeout=300)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
-    assert lines == ["  measuring uniform float32 (1/4) ...", "  measuring uniform float16 (2/4) ...",
-                     "  measuring normal float32 (3/4) ...", "  measuring normal float16 (4/4) ..."]
+    assert lines == ["  measuring uniform float32 (1/4) ...",
+                     "  measuring uniform float16 (2/4) ...",
+                     "  measuring normal float32 (3/4) ...",
+                     "  measuring normal float16 (4/4) ..."]
     assert "\r" not in proc.stderr
     assert "uniform" in proc.stdout and "x numpy" in proc.stdout
 

@@ -426,7 +426,8 @@ def test_olmo_llama_depth_on_olmo_core_names():
         names.update({p + "attention.w_q.weight": (D, D), p + "attention.w_k.weight": (D, D),
                       p + "attention.w_v.weight": (D, D), p + "attention.w_out.weight": (D, D),
                       p + "attention.q_norm.weight": (D,), p + "attention_norm.weight": (D,),
-                      p + "feed_forward.w1.weight": (128, D), p + "feed_forward.w2.weight": (D, 128),
+                      p + "feed_forward.w1.weight": (128, D),
+                      p + "feed_forward.w2.weight": (D, 128),
                       p + "feed_forward.w3.weight": (128, D), p + "feed_forward_norm.weight": (D,)})
     table = fs.explain("olmo-llama-depth", names)
     assert not table.unrecognized

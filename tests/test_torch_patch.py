@@ -222,7 +222,10 @@ def test_a_module_imported_again_under_its_name_is_scanned_again(make_module):
 
 def test_a_reference_changed_inside_the_block_is_left_alone(make_module):
     mod = importlib.import_module(make_module())
-    mine = lambda t, *a, **k: t
+
+    def mine(t, *a, **k):
+        return t
+
     with fit.patch():
         mod.normal_ = mine
         mod.TABLE["zeros_"] = mine

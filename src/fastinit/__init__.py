@@ -32,7 +32,7 @@ True
 >>> bool((init((256, 128), region=(slice(8, 16),)) == w[8:16]).all())
 True
 """
-from ._version import __version__
+from . import initializers
 from ._core import (
     STREAM_VERSION,
     fill_normal,
@@ -47,35 +47,35 @@ from ._core import (
     simd_available,
     stream_id,
 )
-from ._threads import num_threads
 from ._info import info
+from ._threads import num_threads
+from ._version import __version__
+from .diagnostics import PropagationReport, diagnose, recommend
 from .fans import compute_fans
-from . import initializers
 from .initializers import (
-    Initializer,
-    Zeros,
-    Ones,
+    STFT,
     Constant,
-    RandomUniform,
+    GlorotNormal,
+    GlorotUniform,
+    HeNormal,
+    HeUniform,
+    Identity,
+    Initializer,
+    LecunNormal,
+    LecunUniform,
+    Ones,
+    Orthogonal,
     RandomNormal,
+    RandomUniform,
     TruncatedNormal,
     VarianceScaling,
-    GlorotUniform,
-    GlorotNormal,
-    HeUniform,
-    HeNormal,
-    LecunUniform,
-    LecunNormal,
-    Orthogonal,
-    Identity,
-    STFT,
+    Zeros,
+    deserialize,
     get,
     serialize,
-    deserialize,
 )
 from .io import Pretrained, load, save
 from .params import InitReport, init_params
-from .diagnostics import PropagationReport, diagnose, recommend
 
 __all__ = [
     "__version__",

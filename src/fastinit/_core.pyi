@@ -1,5 +1,6 @@
 """Type stubs for the compiled core (src/fastinit/_core.pyx)."""
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 

@@ -19,7 +19,11 @@ import secrets
 import signal
 import socket
 import threading
+from types import ModuleType
 
+# the module, or None where there is none (Windows): declared first, so that mypy
+# accepts both assignments
+fcntl: ModuleType | None
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows

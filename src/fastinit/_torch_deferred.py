@@ -123,7 +123,7 @@ class _Recorder(TorchFunctionMode):
 _recording = threading.local()
 # storage key of a meta tensor -> the recorder that saw it made; entries are
 # dropped when the model that owns them is materialized
-_DEFERRED = {}
+_DEFERRED: dict[int, _Recorder] = {}
 
 
 def _recording_init(original):

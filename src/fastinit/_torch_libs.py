@@ -20,6 +20,8 @@ The values follow fastinit.torch's seed rule: one seed per call, drawn from
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -202,7 +204,8 @@ def _variance(tensor, scale, mode):
 
 
 def variance_scaling_(tensor, scale=1.0, mode="fan_in", distribution="normal", generator=None):
-    r"""variance_scaling_(tensor, scale=1.0, mode="fan_in", distribution="normal", generator=None) -> tensor
+    r"""variance_scaling_(tensor, scale=1.0, mode="fan_in", distribution="normal",
+                          generator=None) -> tensor
 
     timm's ``variance_scaling_`` (JAX's variance scaling, torch fans
     ``(out, in, *kernel)``): with :math:`\sigma^2 = \text{scale} / n`, where
@@ -266,7 +269,7 @@ def _timm_trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
 #: module -> {attribute: fastinit replacement}: the library functions that
 #: ``patch()`` routes besides torch.nn.init's (and references to them held in
 #: other modules, found by identity).  Every replacement is a distinct object.
-LIBRARY_ROUTES = {
+LIBRARY_ROUTES: dict[str, dict[str, Callable[..., Any]]] = {
     "timm.layers.weight_init": {
         "trunc_normal_": _timm_trunc_normal_,
         "trunc_normal_tf_": trunc_normal_tf_,

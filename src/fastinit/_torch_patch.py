@@ -8,9 +8,9 @@ to its fastinit replacement: every function of ``torch.nn.init`` to the
 holds an original: a module attribute, or an entry of a ``dict`` held by a
 module attribute (a dispatch table such as transformers'
 ``TORCH_INIT_FUNCTIONS``; dicts nested in it too, three levels deep).
-Lists, tuples, class attributes and closures are not searched.  Entering the outermost block points every site
-at the replacement; leaving it puts the original back (a site someone else
-changed meanwhile is left alone).
+Lists, tuples, class attributes and closures are not searched.  Entering the
+outermost block points every site at the replacement; leaving it puts the
+original back (a site someone else changed meanwhile is left alone).
 
 Finding sites cheaply.  Sites are found by identity in each module's
 namespace, once per module: the first entry scans the modules imported so
@@ -42,6 +42,7 @@ import threading
 import types
 from itertools import compress, repeat
 from operator import is_
+from typing import Any
 
 import numpy as np
 import torch
@@ -268,7 +269,8 @@ class _LibraryFinder:
 
 _lock = threading.RLock()
 _depth = 0
-_frames = []  # per active enable(): None, or (outer seeder, torch RNG state)
+# per active enable(): None, or (outer seeder, torch RNG state)
+_frames: list[tuple[Any, torch.Tensor] | None] = []
 _router = None
 
 

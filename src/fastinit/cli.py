@@ -20,10 +20,12 @@ def _positive_int(text):
 def _add_bench(sub):
     from .benchmark import DISTRIBUTIONS, DTYPES
 
-    p = sub.add_parser("bench", help="fastinit vs NumPy (and PyTorch) on every distribution and dtype",
-                       description="Measure samples/s of fastinit, NumPy and PyTorch (when installed) "
-                                   "on every distribution and dtype, with speed-ups and the "
-                                   "machine's memory-write ceiling.")
+    p = sub.add_parser(
+        "bench",
+        help="fastinit vs NumPy (and PyTorch) on every distribution and dtype",
+        description="Measure samples/s of fastinit, NumPy and PyTorch (when installed) "
+                    "on every distribution and dtype, with speed-ups and the "
+                    "machine's memory-write ceiling.")
     p.add_argument("--size", type=_positive_int, default=1 << 24,
                    help="elements per buffer (default 16,777,216; accepts 1e6)")
     p.add_argument("--threads", type=_positive_int, default=None,

@@ -371,7 +371,8 @@ def _is_regular(chunks) -> bool:
 
 def to_zarr(arrays, store, *, overwrite=False, compute=True, storage_options=None,
             **array_kwargs):
-    """to_zarr(arrays, store, *, overwrite=False, compute=True, storage_options=None, **array_kwargs)
+    """to_zarr(arrays, store, *, overwrite=False, compute=True, storage_options=None,
+               **array_kwargs)
 
     Write a dict of Dask arrays to a new zarr group, one zarr array per name.
 

@@ -192,8 +192,8 @@ def _backward(weights, slopes, upstream):
 def _loss(weights, x, upstream, activation):
     """``L = sum(upstream * h_depth)`` of the MLP (for finite differences)."""
     h = x
-    for h, _ in _forward(weights, x, activation):
-        pass
+    for out, _ in _forward(weights, x, activation):
+        h = out
     return float(np.sum(upstream * h))
 
 
@@ -403,7 +403,8 @@ class PropagationReport:
         lines.append("  flags: " + (", ".join(flags) if flags else "none"))
         if self.dead_units:
             worst = max(range(self.depth), key=self.dead_fraction.__getitem__)
-            lines.append(f"  dead units: up to {self.dead_fraction[worst]:.1%} of layer {worst + 1}")
+            lines.append(f"  dead units: up to {self.dead_fraction[worst]:.1%} "
+                         f"of layer {worst + 1}")
         if self.symmetric:
             lines.append("  symmetric weights in layers "
                          + _format_layers([i + 1 for i in self.symmetric_layers]))

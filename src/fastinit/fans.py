@@ -66,15 +66,18 @@ def _check_axes(axes, rank: int, name: str) -> tuple[int, ...]:
         items = tuple(items)
     except TypeError:
         raise TypeError(f"{name} must be an int or a sequence of ints, got {axes!r}") from None
+    out = []
     for ax in items:
         if isinstance(ax, bool) or not isinstance(ax, numbers.Integral):
             raise TypeError(f"{name} must contain ints, got {ax!r} in {axes!r}")
-        if not -rank <= ax < rank:
+        axis = int(ax)
+        if not -rank <= axis < rank:
             raise ValueError(
                 f"{name}={axes!r} is out of range for a shape of rank {rank} "
                 f"(accepted: -{rank} <= axis < {rank})"
             )
-    return tuple(int(ax) for ax in items)
+        out.append(axis)
+    return tuple(out)
 
 
 def _keras_fans(shape, input_axes, output_axes):
@@ -149,7 +152,8 @@ def compute_fans(
     out_axis: int | Sequence[int] = -1,
     batch_axis: int | Sequence[int] = (),
 ):
-    r"""compute_fans(shape, *, layout="keras", input_axes=None, output_axes=None, in_axis=-2, out_axis=-1, batch_axis=())
+    r"""compute_fans(shape, *, layout="keras", input_axes=None, output_axes=None,
+                     in_axis=-2, out_axis=-1, batch_axis=())
 
     Number of input and output units of a weight tensor.
 

@@ -45,6 +45,7 @@ Keras serialization under ``"fastinit>ClassName"`` (see
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import math
@@ -908,7 +909,8 @@ class TruncatedNormal(_RandomInitializer):
 
 
 class VarianceScaling(_RandomInitializer):
-    r"""VarianceScaling(scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None, input_axes=None, output_axes=None, *, stream=0)
+    r"""VarianceScaling(scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None,
+                    input_axes=None, output_axes=None, *, stream=0)
 
     Initializer whose scale adapts to the shape of the weights (Keras 3).
 
@@ -1192,7 +1194,8 @@ class LecunNormal(_VarianceScalingPreset):
 
 
 for _cls in (GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal):
-    _cls.__doc__ = _cls.__doc__.replace("{params}", _PRESET_PARAMS)
+    if _cls.__doc__ is not None:  # None under ``python -OO``
+        _cls.__doc__ = _cls.__doc__.replace("{params}", _PRESET_PARAMS)
 del _cls
 
 
@@ -1304,16 +1307,14 @@ def _snake(name):
     return "".join(out)
 
 
-def _xavier_normal(**config):
-    return VarianceScaling(1.0, "fan_avg", "untruncated_normal", **config)
-
-
-def _kaiming_normal(**config):
-    return VarianceScaling(2.0, "fan_in", "untruncated_normal", **config)
+# torch's normal-distribution schemes: VarianceScaling with its first arguments fixed
+_xavier_normal = functools.partial(VarianceScaling, 1.0, "fan_avg", "untruncated_normal")
+_kaiming_normal = functools.partial(VarianceScaling, 2.0, "fan_in", "untruncated_normal")
+_Factory = type[Initializer] | functools.partial[VarianceScaling]
 
 
 #: Every accepted name -> class or factory (called with the config's kwargs).
-_REGISTRY = {cls.__name__: cls for cls in _CLASSES}
+_REGISTRY: dict[str, _Factory] = {cls.__name__: cls for cls in _CLASSES}
 _REGISTRY.update({_snake(cls.__name__): cls for cls in _CLASSES})
 _REGISTRY.update(
     {
@@ -1334,7 +1335,7 @@ _REGISTRY.update(
 )
 
 
-def _lookup(name):
+def _lookup(name) -> _Factory:
     if isinstance(name, str) and name.startswith("fastinit>"):
         name = name[len("fastinit>") :]  # Keras' registered name
     try:

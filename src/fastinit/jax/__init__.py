@@ -359,7 +359,8 @@ def truncated_normal(stddev=1e-2, dtype=None, lower=-2.0, upper=2.0):
 
 def variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_axis=(),
                      dtype=None):
-    r"""variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_axis=(), dtype=None) -> init
+    r"""variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_axis=(),
+                         dtype=None) -> init
 
     Builds an initializer whose samples have mean 0 and variance
     :math:`\text{scale} / n`, with :math:`n` for ``mode``: ``"fan_in"``,

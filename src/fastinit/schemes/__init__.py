@@ -449,8 +449,9 @@ def explain(scheme, names_and_shapes, **hyper):
         A name of :func:`names`, or ``{"name": ..., **hyper}``.
     names_and_shapes : mapping, iterable of pairs, or torch module
         ``name -> shape`` (spec entries ``{"shape": ...}`` and arrays or
-        tensors, as in a state dict, too), ``(name, shape)`` pairs, or a torch module (its ``named_parameters()``; its
-        config supplies hyper-parameters).
+        tensors, as in a state dict, too), ``(name, shape)`` pairs, or a
+        torch module (its ``named_parameters()``; its config supplies
+        hyper-parameters).
     **hyper
         The scheme's hyper-parameters (``n_layers=``, ``d_model=``, ``std=``,
         ...); unknown ones raise ValueError listing the accepted ones.
@@ -503,8 +504,9 @@ def apply_to_module(module, scheme, *, seed, **hyper):
 
     Fill every parameter of a torch module by ``scheme``, in place (CPU
     tensors through a zero-copy view; other devices by a copy of the values;
-    a DTensor's local shard from its region of the global tensor): parameter ``name`` (as ``named_parameters()`` gives it, wrapper
-    prefixes such as ``_orig_mod.`` removed) gets its rule's values on
+    a DTensor's local shard from its region of the global tensor): parameter
+    ``name`` (as ``named_parameters()`` gives it, wrapper prefixes such as
+    ``_orig_mod.`` removed) gets its rule's values on
     ``(seed, fastinit.stream_id(name))`` -- the same values as
     ``init_params`` gives that name -- in the parameter's dtype
     (float16/bfloat16 values are the float32 ones rounded once). Tied

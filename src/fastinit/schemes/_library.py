@@ -234,7 +234,8 @@ With :math:`\sigma` = ``std`` = 0.02 (``init_std``), :math:`d` = ``d_model``,
 
 _OLMO_BODIES = {
     "normal": (
-        "* embeddings, w_q/w_k/w_v (w_qkv), w_out, w1, w2, w3 and lm_head: :math:`TN(0, \\sigma)`."),
+        "* embeddings, w_q/w_k/w_v (w_qkv), w_out, w1, w2, w3 and lm_head: "
+        ":math:`TN(0, \\sigma)`."),
     "llama": (
         "* embeddings :math:`\\mathcal N(0, 1)`; lm_head :math:`TN(0, d^{-1/2})`;\n"
         "* w_q/w_k/w_v and w1 (gate) :math:`TN(0, \\sigma)`;\n"
@@ -384,7 +385,7 @@ def mup(t, h):
 # the registry
 
 _STD = Hyper(0.02, (), None, "base standard deviation")
-SCHEMES = {}
+SCHEMES: dict[str, Scheme] = {}
 
 
 def _register(name, rule, source, hyper, doc=None):

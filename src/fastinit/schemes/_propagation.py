@@ -72,7 +72,8 @@ def _silu(x):
 
 def propagate(scheme, *, n_layers=24, d_model=256, vocab=512, batch=4, seq=32, seed=0,
               **hyper):
-    """propagate(scheme, *, n_layers=24, d_model=256, vocab=512, batch=4, seq=32, seed=0, **hyper) -> StackReport
+    """propagate(scheme, *, n_layers=24, d_model=256, vocab=512, batch=4, seq=32, seed=0,
+              **hyper) -> StackReport
 
     Run the transformer-shaped stack (module docstring) initialized by
     ``scheme``. muP without ``base_shapes`` is measured against the same
