@@ -207,7 +207,8 @@ def safetensors_lies(base):
     # the tiling rules: offsets from 0, no gap, no overlap, no alias, no trailing bytes
     u8 = lambda b, e: {"dtype": "U8", "shape": [e - b], "data_offsets": [b, e]}
     for label, entries, blob in (
-            ("alias", {"a": u8(0, 4), "b": u8(0, 4)}, 4), ("overlap", {"a": u8(0, 4), "b": u8(2, 6)}, 6),
+            ("alias", {"a": u8(0, 4), "b": u8(0, 4)}, 4),
+            ("overlap", {"a": u8(0, 4), "b": u8(2, 6)}, 6),
             ("gap", {"a": u8(0, 2), "b": u8(3, 5)}, 5), ("trailing byte", {"a": u8(0, 4)}, 5),
             ("starts at 1", {"a": u8(1, 5)}, 5), ("empty ones", {"a": u8(0, 0), "b": u8(0, 0)}, 0),
             ("empty at the end", {"a": u8(0, 2), "b": u8(2, 2)}, 2),

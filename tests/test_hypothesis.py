@@ -1111,8 +1111,8 @@ def test_jax_bad_arguments_raise_documented_errors(case, data):
     if name in ("zeros", "ones", "constant") and (what == "key" or (
             what == "dtype" and value in ("int32", "complex64"))):
         return  # the key is ignored and integer/complex dtypes accepted, as in JAX
-    if what == "dtype" and value == "complex64" and name not in ("uniform", "truncated_normal", "orthogonal",
-                                             "delta_orthogonal"):
+    if what == "dtype" and value == "complex64" and name not in (
+            "uniform", "truncated_normal", "orthogonal", "delta_orthogonal"):
         return  # complex dtypes are accepted where JAX takes them
     args = {"key": 0, "shape": (3, 4, 5)[:max(min_rank, 2)] if min_rank < 3 else (3, 3, 4),
             "dtype": "float32"}

@@ -297,8 +297,9 @@ def mxcsr(tmp_path_factory):
     d = tmp_path_factory.mktemp("fpenv")
     (d / "fpenv.c").write_text(FPENV_HELPER)
     lib_path = d / "libfpenv.so"
-    proc = subprocess.run(["cc", "-O1", "-shared", "-fPIC", str(d / "fpenv.c"), "-o", str(lib_path)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["cc", "-O1", "-shared", "-fPIC", str(d / "fpenv.c"), "-o", str(lib_path)],
+        capture_output=True, text=True)
     if proc.returncode:
         pytest.skip("cannot build the MXCSR helper: " + proc.stderr)
     lib = ctypes.CDLL(str(lib_path))

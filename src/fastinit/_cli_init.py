@@ -282,9 +282,9 @@ def run(args):
                 layout, why = _layout(args, plan)
                 _apply_layout(plan, layout)
                 if why and not args.quiet:
+                    axes = "(out, in, *spatial)" if layout == "torch" else "(*spatial, in, out)"
                     print(f"fastinit init: layout {layout} ({why}): fans of rank >= 2 tensors "
-                          f"from {'(out, in, *spatial)' if layout == 'torch' else '(*spatial, in, out)'}",
-                          file=sys.stderr)
+                          f"from {axes}", file=sys.stderr)
             size, elapsed, showed_bar = _write(args, plan)
     except (ValueError, TypeError, OSError, ImportError) as e:
         print(f"fastinit init: error: {e}", file=sys.stderr)

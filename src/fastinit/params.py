@@ -457,7 +457,8 @@ def progress_bar(total, desc, enabled=True):
 
 def init_params(spec, *, seed, dtype=None, pretrained=None, strict=False, scheme=None,
                 progress=False):
-    """init_params(spec, *, seed, dtype=None, pretrained=None, strict=False, scheme=None, progress=False) -> (params, report)
+    """init_params(spec, *, seed, dtype=None, pretrained=None, strict=False, scheme=None,
+                   progress=False) -> (params, report)
 
     Initialize every tensor of a model spec, optionally loading some from
     pre-trained weights.

@@ -50,8 +50,10 @@ import math
 import numbers
 import threading
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from typing import Any
 
 import ml_dtypes
 import numpy as np
@@ -101,8 +103,11 @@ __all__ = [
 # ``torch.nn.init`` attribute looked up at call time, which may be ours).
 _TORCH = {name: getattr(torch.nn.init, name) for name in INIT_NAMES}
 #: torch's private helpers that are here too (in _torch_libs; not routed by patch())
-PRIVATE_NAMES = ("_calculate_fan_in_and_fan_out", "_calculate_correct_fan", "_no_grad_uniform_",
-                 "_no_grad_normal_", "_no_grad_trunc_normal_", "_no_grad_fill_", "_no_grad_zero_")
+# (annotated: _torch_libs reads it while this module is still being imported, and mypy,
+# checking the import cycle, cannot infer it in time)
+PRIVATE_NAMES: tuple[str, ...] = (
+    "_calculate_fan_in_and_fan_out", "_calculate_correct_fan", "_no_grad_uniform_",
+    "_no_grad_normal_", "_no_grad_trunc_normal_", "_no_grad_fill_", "_no_grad_zero_")
 
 _MASK64 = (1 << 64) - 1
 _NUMPY_DTYPE = {
@@ -564,7 +569,8 @@ def xavier_normal_(tensor, gain=1.0, generator=None):
 
 
 def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
-    r"""kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None) -> tensor
+    r"""kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu",
+                       generator=None) -> tensor
 
     He et al. (2015), also known as He uniform:
     :math:`\mathcal{U}(-\text{bound}, \text{bound})` with
@@ -602,7 +608,8 @@ def _fill_kaiming(view, draw, uniform, a, mode, nonlinearity):
 
 
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
-    r"""kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None) -> tensor
+    r"""kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu",
+                      generator=None) -> tensor
 
     He et al. (2015), also known as He normal:
     :math:`\mathcal{N}(0, \text{std}^2)` with
@@ -842,7 +849,7 @@ def _plan_transformer(m):
 
 # (class, the method whose default scheme the plan reproduces, plan builder);
 # a subclass that overrides that method gets its own method called instead.
-_KNOWN = (
+_KNOWN: tuple[tuple[type[nn.Module], str, Callable[[nn.Module], Any]], ...] = (
     (nn.Linear, "reset_parameters", _plan_linear),
     (nn.modules.conv._ConvNd, "reset_parameters", _plan_linear),
     (nn.Bilinear, "reset_parameters", _plan_bilinear),
