@@ -1,4 +1,4 @@
-"""fastinit.diagnose / recommend / check_initializers (API.md section 10)."""
+"""fastinit.diagnose / recommend / check_initializers (docs/api.md §10)."""
 import itertools
 import math
 

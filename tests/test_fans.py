@@ -1,4 +1,4 @@
-"""fastinit.compute_fans against the three anchors' conventions (API.md §3)."""
+"""fastinit.compute_fans against the three anchors' conventions (docs/api.md §3)."""
 
 import math
 

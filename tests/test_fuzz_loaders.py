@@ -1,4 +1,4 @@
-"""Fuzzing the checkpoint loaders (``fastinit.load``, API.md section 6).
+"""Fuzzing the checkpoint loaders (``fastinit.load``, docs/api.md §6).
 
 Valid ``.npy``, ``.npz``, ``.safetensors`` and ``.h5`` files are mutated --
 bit flips, truncations, splices, and structured lies: header lengths,
@@ -65,7 +65,7 @@ STRICTER = {
             # local header's size instead; fastinit refuses the lie
             "the zip directory says it holds"),
 }
-# ValueErrors whose message does not name the file (API.md section 6 wants it named)
+# ValueErrors whose message does not name the file (docs/api.md §6 wants it named)
 KNOWN_UNNAMED = {
 }
 

@@ -1,4 +1,4 @@
-"""fastinit.init_params and InitReport (API.md section 6)."""
+"""fastinit.init_params and InitReport (docs/api.md §6)."""
 import json
 import math
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""fastinit.load / fastinit.save / fastinit.Pretrained (API.md section 6)."""
+"""fastinit.load / fastinit.save / fastinit.Pretrained (docs/api.md §6)."""
 import itertools
 import json
 import os

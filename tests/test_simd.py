@@ -1,5 +1,5 @@
 """Bit-exact invariance of the fills across instruction sets, thread counts,
-alignments and layouts (API.md sections 1, 2 and 7).
+alignments and layouts (docs/api.md §§1, 2 and 7).
 
 The scalar path defines the stream; every SIMD level the CPU can run must
 reproduce its bytes exactly, and so must every thread count, every output
@@ -135,7 +135,7 @@ def test_levels_agree_raw():
 
 
 def test_raw_known_answer_every_level():
-    # API.md section 1: the first block of (seed 0, stream 0) is the first
+    # docs/api.md §1: the first block of (seed 0, stream 0) is the first
     # published Philox4x32-10 vector, and word i is word i % 4 of block i // 4.
     for level in LEVELS:
         _core._set_simd(level)

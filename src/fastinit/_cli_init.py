@@ -1,4 +1,4 @@
-"""``fastinit init``: write a freshly initialized checkpoint, streaming (API.md section 9).
+"""``fastinit init``: write a freshly initialized checkpoint, streaming (docs/api.md §9).
 
     fastinit init SPEC -o OUT.safetensors [--seed N] [--dtype D] [--pretrained PATH]
                   [--strict] [--init NAME] [--layout L] [--threads N] [--chunk-size BYTES] [-q]

@@ -1,4 +1,4 @@
-"""The ``num_threads`` context manager (API.md section 7)."""
+"""The ``num_threads`` context manager (docs/api.md §7)."""
 from contextlib import contextmanager
 
 from ._core import _check_threads, get_num_threads, set_num_threads

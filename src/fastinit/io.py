@@ -1,4 +1,4 @@
-"""Checkpoint files: ``load``, ``save`` and the ``Pretrained`` initializer (API.md section 6).
+"""Checkpoint files: ``load``, ``save`` and the ``Pretrained`` initializer (docs/api.md §6).
 
 Formats
 -------

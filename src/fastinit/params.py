@@ -1,4 +1,4 @@
-"""Whole models: ``init_params`` and ``InitReport`` (API.md section 6).
+"""Whole models: ``init_params`` and ``InitReport`` (docs/api.md §6).
 
 A *spec* maps each tensor name to ``{"shape": [...], "init": ..., "dtype": ...}``
 (``init``: anything :func:`fastinit.get` accepts; ``dtype`` optional). Tensor
@@ -83,7 +83,7 @@ class _Entry:
 
 
 def _check_spec_shape(shape, where):
-    # A malformed spec is a ValueError whatever is wrong in it (API.md section 6).
+    # A malformed spec is a ValueError whatever is wrong in it (docs/api.md §6).
     if isinstance(shape, (str, bytes)) or not isinstance(shape, (list, tuple)):
         raise ValueError(  # noqa: TRY004
             f"{where}: shape must be a list of non-negative integers, got {shape!r}")

@@ -1,4 +1,4 @@
-"""JAX drop-in: ``jax.nn.initializers`` on fastinit's stream (API.md section 5).
+"""JAX drop-in: ``jax.nn.initializers`` on fastinit's stream (docs/api.md §5).
 
 The factories have JAX's names, arguments, defaults and formulas and return
 ``init(key, shape, dtype=<the factory's dtype>, out_sharding=None)``; ``zeros``
