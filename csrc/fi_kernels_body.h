@@ -320,12 +320,9 @@ static inline vf truncnorm_finish_f32(const fi_params *p, vf x, vf pl, vf pu)
     return vf_min(vf_max(y, vf_set1(p->f_lo)), vf_set1(p->f_hi));
 }
 
-static inline vd truncnorm_f64(const fi_params *p, vuh wa, vuh wb)
+/* The double-precision inversion from u in (0, 1) (1 - u exact). */
+static inline vd truncnorm_u_f64(const fi_params *p, vd u)
 {
-    /* u = (k + 1/2) 2^-52 with a 52-bit k = (wa >> 6) 2^26 + (wb >> 6) */
-    vd hi = vd_mul(vd_from_u32(vuh_srl(wa, 6)), vd_set1(0x1p-26));
-    vd lo = vd_fma(vd_from_u32(vuh_srl(wb, 6)), vd_set1(0x1p-52), vd_set1(0x1p-53));
-    vd u = vd_add(hi, lo);
     vd v = vd_sub(vd_set1(1.0), u);
     vd pl = vd_fma(u, vd_set1(p->d_d), vd_set1(p->d_pa));
     vd pu = vd_fma(v, vd_set1(p->d_d), vd_set1(p->d_qb));
@@ -335,6 +332,23 @@ static inline vd truncnorm_f64(const fi_params *p, vuh wa, vuh wb)
     x = vd_mul(x, vd_set1(p->d_flip));
     vd y = vd_fma(x, vd_set1(p->d_std), vd_set1(p->d_mean));
     return vd_min(vd_max(y, vd_set1(p->d_lo)), vd_set1(p->d_hi));
+}
+
+static inline vd truncnorm_f64(const fi_params *p, vuh wa, vuh wb)
+{
+    /* u = (k + 1/2) 2^-52 with a 52-bit k = (wa >> 6) 2^26 + (wb >> 6) */
+    vd hi = vd_mul(vd_from_u32(vuh_srl(wa, 6)), vd_set1(0x1p-26));
+    vd lo = vd_fma(vd_from_u32(vuh_srl(wb, 6)), vd_set1(0x1p-52), vd_set1(0x1p-53));
+    return truncnorm_u_f64(p, vd_add(hi, lo));
+}
+
+/* Float32 family, far-tail windows (correction 1.1): the float32 path's u,
+ * (k + 1/2) 2^-23 from the top 23 bits of one word, then the float64
+ * inversion, rounded once to float32. */
+static inline vd truncnorm_far_f64(const fi_params *p, vuh w)
+{
+    vd k = vd_from_u32(vuh_srl(w, 9));
+    return truncnorm_u_f64(p, vd_fma(k, vd_set1(0x1p-23), vd_set1(0x1p-24)));
 }
 
 /* ------------------------------------------------------------------ */
@@ -476,6 +490,29 @@ FI_INLINE void groups_truncnorm32(const fi_ctx *x, uint64_t g, unsigned ng, void
     store_groups32(dst, num, ng, kind);
 }
 
+/* float32 family, truncated normal on a far-tail window (p->far32):
+ * element 16j + l <- word j of lane l, as above, through the double
+ * inversion; the doubles are rounded to float32 one by one (a plain C
+ * conversion: round to nearest even on every path). */
+FI_INLINE void groups_truncnorm_far32(const fi_ctx *x, uint64_t g, unsigned ng, void *dst,
+                                      int kind)
+{
+    vu c[FI_TN_BATCH * FI_NB][4];
+    _Alignas(64) double y[FI_TN_N];
+    _Alignas(64) float f[FI_TN_N];
+    vf v[FI_TN_NV];
+    philox_groups(x, g, ng, c);
+    for (unsigned gi = 0; gi < ng; gi++)
+        for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W)
+            for (unsigned j = 0; j < 4; j++)
+                for (unsigned h = 0; h < FI_W / FI_WD; h++)
+                    vd_store(y + gi * FI_GROUP_N32 + 16 * j + l + h * FI_WD,
+                             truncnorm_far_f64(x->p, vu_half(c[gi * FI_NB + l / FI_W][j], (int)h)));
+    for (unsigned i = 0; i < ng * FI_GROUP_N32; i++) f[i] = (float)y[i];
+    for (unsigned i = 0; i < ng * FI_NV32; i++) v[i] = vf_load(f + i * FI_W);
+    store_groups32(dst, v, ng, kind);
+}
+
 /* float64, uniform: element 16j + l <- words 2j, 2j + 1 of lane l.  The
  * blocks are generated FI_W at a time and used in halves of FI_WD lanes. */
 FI_INLINE void groups_uniform64(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
@@ -542,6 +579,9 @@ FI_INLINE void groups_normal_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void
 FI_INLINE void groups_truncnorm_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm32(x, g, ng, d, OUT_F32); }
 FI_INLINE void groups_truncnorm_f16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm32(x, g, ng, d, OUT_F16); }
 FI_INLINE void groups_truncnorm_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm32(x, g, ng, d, OUT_BF16); }
+FI_INLINE void groups_tnfar_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm_far32(x, g, ng, d, OUT_F32); }
+FI_INLINE void groups_tnfar_f16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm_far32(x, g, ng, d, OUT_F16); }
+FI_INLINE void groups_tnfar_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm_far32(x, g, ng, d, OUT_BF16); }
 
 /* ------------------------------------------------------------------ */
 /* Drive batches over [offset, offset + n): runs of up to `batch` whole
@@ -607,9 +647,21 @@ static void fill_normal_f64(const fi_params *p, uint64_t off, uint64_t n, void *
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options
 #endif
-static void fill_truncnorm_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm_f32, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
-static void fill_truncnorm_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm_f16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
-static void fill_truncnorm_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm_bf16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
+static void fill_truncnorm_f32(const fi_params *p, uint64_t off, uint64_t n, void *out)
+{
+    if (p->far32) drive(groups_tnfar_f32, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 4);
+    else drive(groups_truncnorm_f32, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 4);
+}
+static void fill_truncnorm_f16(const fi_params *p, uint64_t off, uint64_t n, void *out)
+{
+    if (p->far32) drive(groups_tnfar_f16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2);
+    else drive(groups_truncnorm_f16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2);
+}
+static void fill_truncnorm_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out)
+{
+    if (p->far32) drive(groups_tnfar_bf16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2);
+    else drive(groups_truncnorm_bf16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2);
+}
 static void fill_truncnorm_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm64, FI_BATCH, p, off, n, out, FI_GROUP_N64, 8); }
 
 const fi_kernel_table FI_TABLE = {

@@ -799,8 +799,9 @@ def fill_truncated_normal(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, s
         \qquad u \in (0, 1),
 
     clamped to the window; :math:`\Phi^{-1}` is Wichura's AS 241, evaluated
-    on the nearer tail so that windows far in a tail stay exact (any window
-    of probability mass >= 1e-12); ``docs/stream.md`` gives the exact
+    on the nearer tail so that windows far in a tail stay exact (in every
+    dtype out to about 37.5 std: float32-family windows beyond about 12.9
+    std are inverted in double precision); ``docs/stream.md`` gives the exact
     operations. ``a`` and ``b`` are in units of ``std``, as in Keras and JAX
     (torch's ``trunc_normal_`` takes absolute bounds; ``fastinit.torch``
     converts). No value lies outside ``[mean + a*std, mean + b*std]``
@@ -841,8 +842,10 @@ def fill_truncated_normal(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, s
     ValueError
         For a read-only or byte-swapped ``out``, NaN, infinite or (in the
         output dtype) overflowing ``mean`` or ``std``, ``std < 0``, NaN ``a``
-        or ``b``, ``a >= b``, a seed, stream or offset out of range, or
-        ``offset + out.size > 2**64``. Nothing is written when anything raises.
+        or ``b``, ``a >= b``, a window whose probability underflows double
+        precision (lying wholly beyond about 37.5 std), a seed, stream or
+        offset out of range, or ``offset + out.size > 2**64``. Nothing is
+        written when anything raises.
 
     Examples
     --------
@@ -857,6 +860,7 @@ def fill_truncated_normal(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, s
     """
     cdef fi_params params
     cdef int code = _check_out(out, False)
+    cdef int rc
     cdef double mean_, std_, a_, b_
     mean_ = _real(mean, "mean")
     std_ = _real(std, "std")
@@ -875,7 +879,12 @@ def fill_truncated_normal(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, s
     _check_seed_type(seed)
     _check_span(out, offset_)
     fi_params_key(&params, resolve_seed(seed), stream_)
-    if fi_params_truncnorm(&params, mean_, std_, a_, b_) != 0:  # pragma: no cover
+    rc = fi_params_truncnorm(&params, mean_, std_, a_, b_)
+    if rc == -2:
+        raise ValueError(f"the window a={a_}, b={b_} lies so far in a tail (beyond about "
+                         "37.5 std) that its probability underflows double precision; "
+                         "no value can be sampled from it")
+    if rc != 0:  # pragma: no cover
         raise ValueError(f"a must be < b; got a={a_} and b={b_}")
     _fill(out, FI_TRUNCNORM, code, &params, offset_)
     return out
