@@ -44,6 +44,11 @@ typedef struct fi_params {
     float f_lo, f_hi, f_scale, f_mean, f_std, f_pa, f_d, f_qb, f_flip;
     double d_lo, d_hi, d_scale, d_mean, d_std, d_pa, d_d, d_qb, d_flip;
     int far32;
+    /* stream: the caller asks the SIMD kernels to write whole 64-byte lines
+     * with non-temporal (streaming) stores, through a small staging buffer,
+     * so that the lines are not read for ownership first: set by _core.pyx
+     * for fills larger than the caches.  The bytes written are the same. */
+    int stream;
 } fi_params;
 
 /* One fill kernel: writes n values of logical indices [offset, offset + n)

@@ -624,6 +624,73 @@ FI_INLINE void drive(groups_fn fn, unsigned batch, const fi_params *p, uint64_t 
     fi_fpenv_leave(env);
 }
 
+#ifdef FI_HAVE_STREAM
+/* The same values as drive(), written with streaming stores: the groups
+ * are generated into a staging buffer (in L1) and copied out in whole,
+ * aligned 64-byte lines; the bytes before the first line boundary and
+ * after the last are written by drive() or memcpy.  Less than a line is
+ * carried over in the buffer between batches. */
+FI_INLINE void drive_stream(groups_fn fn, unsigned batch, const fi_params *p, uint64_t offset,
+                            uint64_t n, void *out, unsigned gsize, size_t itemsize)
+{
+    _Alignas(64) unsigned char buf[64 + FI_BATCH * FI_GROUP_N32 * 8];
+    unsigned char *o = (unsigned char *)out;
+    size_t mis = (size_t)((uintptr_t)o % 64), gbytes = (size_t)gsize * itemsize;
+    uint64_t head = mis ? (64 - mis) / itemsize : 0, g, left;
+    size_t rd, wr = 0;
+    fi_ctx x;
+    fi_fpenv env;
+    if (head) {
+        drive(fn, batch, p, offset, head, o, gsize, itemsize);
+        offset += head;
+        n -= head;
+        o += head * itemsize;
+    }
+    g = offset / gsize;
+    rd = (size_t)(offset % gsize) * itemsize; /* skip into the first group */
+    left = n * itemsize;
+    env = fi_fpenv_enter();
+    ctx_init(&x, p);
+    while (left) {
+        /* bytes still to generate (rd > wr only before the first batch) */
+        uint64_t need = wr >= rd ? left - (wr - rd) : left + (rd - wr);
+        uint64_t want = (need + gbytes - 1) / gbytes;
+        unsigned ng = want < batch ? (unsigned)want : batch;
+        size_t avail, body;
+        fn(&x, g, ng, buf + wr);
+        g += ng;
+        wr += ng * gbytes;
+        avail = wr - rd;
+        if (avail >= left) {
+            body = (size_t)(left & ~(uint64_t)63);
+            fi_stream64(o, buf + rd, body);
+            memcpy(o + body, buf + rd + body, (size_t)left - body);
+            break;
+        }
+        body = avail & ~(size_t)63;
+        fi_stream64(o, buf + rd, body);
+        o += body;
+        left -= body;
+        rd += body;
+        memmove(buf, buf + rd, wr - rd); /* under 64 bytes */
+        wr -= rd;
+        rd = 0;
+    }
+    fi_stream_fence();
+    fi_fpenv_leave(env);
+}
+
+FI_INLINE void drive_auto(groups_fn fn, unsigned batch, const fi_params *p, uint64_t offset,
+                          uint64_t n, void *out, unsigned gsize, size_t itemsize)
+{
+    if (p->stream && n >= 1024 && (uintptr_t)out % itemsize == 0)
+        drive_stream(fn, batch, p, offset, n, out, gsize, itemsize);
+    else
+        drive(fn, batch, p, offset, n, out, gsize, itemsize);
+}
+#define drive drive_auto
+#endif
+
 static void fill_raw(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_raw, FI_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
 static void fill_uniform_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_uniform_f32, FI_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
 static void fill_uniform_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_uniform_f16, FI_BATCH, p, off, n, out, FI_GROUP_N32, 2); }

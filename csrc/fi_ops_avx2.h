@@ -337,4 +337,19 @@ static inline void vd_decomp(vd x, vd *m, vd *e)
 }
 static inline void vd_store(double *dst, vd v) { _mm256_storeu_pd(dst, v); }
 
+/* ---- streaming stores ---- */
+#define FI_HAVE_STREAM 1
+/* n bytes (a multiple of 64) from src (any alignment, in cache) to dst
+ * (64-byte aligned) with non-temporal stores. */
+static inline void fi_stream64(unsigned char *dst, const unsigned char *src, size_t n)
+{
+    for (size_t i = 0; i < n; i += 64)
+    {
+        _mm256_stream_si256((__m256i *)(dst + i), _mm256_loadu_si256((const __m256i *)(src + i)));
+        _mm256_stream_si256((__m256i *)(dst + i + 32),
+                            _mm256_loadu_si256((const __m256i *)(src + i + 32)));
+    }
+}
+static inline void fi_stream_fence(void) { _mm_sfence(); }
+
 #endif

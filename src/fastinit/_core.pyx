@@ -23,7 +23,7 @@ cdef extern from "Python.h":
 
 cdef extern from "fi_kernels.h":
     ctypedef struct fi_params:
-        pass
+        int stream
     ctypedef void (*fi_fill_fn)(const fi_params *p, uint64_t offset, uint64_t n, void *out) noexcept nogil
     ctypedef struct fi_kernel_table:
         const char *name
@@ -170,6 +170,17 @@ cdef int _nthreads = 1
 cdef uint64_t _min_per_thread = 1 << 18
 # elements per uninterrupted kernel run; signals are checked between runs
 cdef uint64_t _chunk_per_thread = 1 << 22
+# bytes from which a contiguous fill uses streaming (non-temporal) stores
+# (measured: docs/performance.md); the values are the same either way
+cdef uint64_t _stream_bytes = 32 << 20
+
+
+def _set_stream_threshold(nbytes):
+    """Set the streaming-store threshold in bytes (for tests); returns the old one."""
+    global _stream_bytes
+    old = _stream_bytes
+    _stream_bytes = <uint64_t>nbytes
+    return old
 
 
 def _check_threads(n, name="n"):
@@ -493,6 +504,7 @@ cdef _fill(object out, int dist, int code, fi_params *params, uint64_t offset):
     cdef uint64_t minper = _min_per_thread
     if n == 0:
         return
+    params.stream = n * itemsize >= _stream_bytes
     if cnp.PyArray_IS_C_CONTIGUOUS(arr):
         data = <char *>cnp.PyArray_DATA(arr)
         if n <= minper:
