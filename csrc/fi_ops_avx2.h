@@ -336,6 +336,30 @@ static inline void vd_decomp(vd x, vd *m, vd *e)
         _mm256_add_epi64(_mm256_and_si256(ix, _mm256_set1_epi64x(0x000fffffffffffffll)), c));
 }
 static inline void vd_store(double *dst, vd v) { _mm256_storeu_pd(dst, v); }
+static inline vd vd_load(const double *src) { return _mm256_loadu_pd(src); }
+/* Double lanes through the 4-lane tables: lane index k becomes the pair of
+ * 32-bit indices (2k, 2k + 1) of one vpermd. */
+static inline __m256i fi_pair_index(const int32_t idx[4])
+{
+    __m256i q = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)idx));
+    __m256i lo = _mm256_slli_epi64(q, 1);
+    return _mm256_or_si256(lo, _mm256_slli_epi64(_mm256_add_epi64(lo, _mm256_set1_epi64x(1)), 32));
+}
+static inline unsigned vd_compress_lt(double *dst, vd a, vd b, vd x)
+{
+    unsigned m = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_LT_OQ));
+    __m256 p = _mm256_permutevar8x32_ps(_mm256_castpd_ps(x), fi_pair_index(fi_pack4[m]));
+    _mm256_storeu_pd(dst, _mm256_castps_pd(p));
+    return fi_popcount4(m);
+}
+static inline vd vd_expand_lt(const double *src, vd a, vd b, vd y)
+{
+    __m256d sel = _mm256_cmp_pd(a, b, _CMP_LT_OQ);
+    unsigned m = (unsigned)_mm256_movemask_pd(sel);
+    __m256 v = _mm256_permutevar8x32_ps(_mm256_castpd_ps(_mm256_loadu_pd(src)),
+                                        fi_pair_index(fi_unpack4[m]));
+    return _mm256_blendv_pd(y, _mm256_castps_pd(v), sel);
+}
 
 /* ---- streaming stores ---- */
 #define FI_HAVE_STREAM 1

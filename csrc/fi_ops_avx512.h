@@ -329,6 +329,23 @@ static inline void vd_decomp(vd x, vd *m, vd *e)
         _mm512_add_epi64(_mm512_and_si512(ix, _mm512_set1_epi64(0x000fffffffffffffll)), c));
 }
 static inline void vd_store(double *dst, vd v) { _mm512_storeu_pd(dst, v); }
+static inline vd vd_load(const double *src) { return _mm512_loadu_pd(src); }
+/* Register forms plus plain stores/loads, as for vf_compress_lt. */
+static inline unsigned vd_compress_lt(double *dst, vd a, vd b, vd x)
+{
+    __mmask8 k = _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ);
+    _mm512_storeu_pd(dst, _mm512_maskz_compress_pd(k, x));
+    return (unsigned)_mm_popcnt_u32(k);
+}
+static inline vd vd_expand_lt(const double *src, vd a, vd b, vd y)
+{
+    __mmask8 k = _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ);
+    __m512d v = _mm512_loadu_pd(src);
+#if defined(__GNUC__) || defined(__clang__)
+    __asm__("" : "+v"(v));
+#endif
+    return _mm512_mask_expand_pd(y, k, v);
+}
 
 /* ---- streaming stores ---- */
 #define FI_HAVE_STREAM 1
