@@ -65,6 +65,11 @@ static inline void fi_philox_keys_init(fi_philox_keys *ks, uint32_t k0, uint32_t
     ks->k1_r1 = rk1[1];
 }
 
+/* High word of each 64-bit product into the low half with vpshufd (the
+ * shuffle port) instead of vpsrlq (the multiply ports); the high half then
+ * holds the low word, which nothing reads (fi_ops_avx512.h). */
+static inline __m256i fi_hi_to_lo(__m256i p) { return _mm256_shuffle_epi32(p, 0xB1); }
+
 /* One full round on one set. */
 static inline void fi_philox_round_q(__m256i c[4], __m256i k0, __m256i k1)
 {
@@ -72,8 +77,8 @@ static inline void fi_philox_round_q(__m256i c[4], __m256i k0, __m256i k1)
     const __m256i m1 = _mm256_set1_epi32((int)FI_PHILOX_M1);
     __m256i p0 = _mm256_mul_epu32(c[0], m0);
     __m256i p1 = _mm256_mul_epu32(c[2], m1);
-    c[0] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c[1]), k0);
-    c[2] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c[3]), k1);
+    c[0] = _mm256_xor_si256(_mm256_xor_si256(fi_hi_to_lo(p1), c[1]), k0);
+    c[2] = _mm256_xor_si256(_mm256_xor_si256(fi_hi_to_lo(p0), c[3]), k1);
     c[1] = p1;
     c[3] = p0;
 }
@@ -94,9 +99,9 @@ static inline void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m256i
     __m256i *set[2] = {e, o}, p0[2] = {p0e, p0o};
     for (int k = 0; k < 2; k++) {
         __m256i *c = set[k];
-        __m256i c2 = _mm256_xor_si256(_mm256_srli_epi64(p0[k], 32), ks->x0);
+        __m256i c2 = _mm256_xor_si256(fi_hi_to_lo(p0[k]), ks->x0);
         __m256i p1 = _mm256_mul_epu32(c2, m1);
-        c[0] = _mm256_xor_si256(_mm256_srli_epi64(p1, 32), ks->x1);
+        c[0] = _mm256_xor_si256(fi_hi_to_lo(p1), ks->x1);
         c[1] = p1;
         c[2] = _mm256_xor_si256(p0[k], x2);
         c[3] = c3;

@@ -81,6 +81,13 @@ static inline void fi_philox_keys_init(fi_philox_keys *ks, uint32_t k0, uint32_t
 
 #define FI_XOR3 0x96 /* vpternlog truth table of a ^ b ^ c */
 
+/* The high word of each 64-bit product moved into the low half, where the
+ * next vpmuludq reads it.  A shuffle (vpshufd, the shuffle port) rather
+ * than a 64-bit shift (vpsrlq, the port the multiplies need): the high half
+ * then holds the low word instead of zero, which nothing reads (vpmuludq
+ * and the final merge use low halves only; the xors are per 32-bit lane). */
+static inline __m512i fi_hi_to_lo(__m512i p) { return _mm512_shuffle_epi32(p, _MM_PERM_CDAB); }
+
 /* One full round on one set. */
 static inline void fi_philox_round_q(__m512i c[4], __m512i k0, __m512i k1)
 {
@@ -88,8 +95,8 @@ static inline void fi_philox_round_q(__m512i c[4], __m512i k0, __m512i k1)
     const __m512i m1 = _mm512_set1_epi32((int)FI_PHILOX_M1);
     __m512i p0 = _mm512_mul_epu32(c[0], m0);
     __m512i p1 = _mm512_mul_epu32(c[2], m1);
-    c[0] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c[1], k0, FI_XOR3);
-    c[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), c[3], k1, FI_XOR3);
+    c[0] = _mm512_ternarylogic_epi32(fi_hi_to_lo(p1), c[1], k0, FI_XOR3);
+    c[2] = _mm512_ternarylogic_epi32(fi_hi_to_lo(p0), c[3], k1, FI_XOR3);
     c[1] = p1;
     c[3] = p0;
 }
@@ -112,11 +119,11 @@ static inline void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m512i
     for (int k = 0; k < 2; k++) {
         __m512i *c = set[k];
         /* round 0: c2 = hi(p0) ^ s1 ^ k1[0], c3 = lo(p0) */
-        __m512i c2 = _mm512_xor_si512(_mm512_srli_epi64(p0[k], 32), ks->x0);
+        __m512i c2 = _mm512_xor_si512(fi_hi_to_lo(p0[k]), ks->x0);
         /* round 1: p1 = c2 M1; c0 = hi(p1) ^ lo(s0 M1) ^ k0[1];
          * c2 = hi(p0_r1) ^ lo(p0) ^ k1[1]; c1 = lo(p1); c3 = lo(p0_r1) */
         __m512i p1 = _mm512_mul_epu32(c2, m1);
-        c[0] = _mm512_xor_si512(_mm512_srli_epi64(p1, 32), ks->x1);
+        c[0] = _mm512_xor_si512(fi_hi_to_lo(p1), ks->x1);
         c[1] = p1;
         c[2] = _mm512_xor_si512(p0[k], x2);
         c[3] = c3;
