@@ -18,6 +18,13 @@
 #include <string.h>
 #include "fi_kernels.h"
 
+#if defined(__GNUC__) || defined(__clang__)
+/* the Philox rounds must be inlined into the fill loops (keys in registers) */
+#define FI_OPS_INLINE static inline __attribute__((always_inline))
+#else
+#define FI_OPS_INLINE static inline
+#endif
+
 #define FI_W 8
 #define FI_WD 4
 
@@ -68,10 +75,10 @@ static inline void fi_philox_keys_init(fi_philox_keys *ks, uint32_t k0, uint32_t
 /* High word of each 64-bit product into the low half with vpshufd (the
  * shuffle port) instead of vpsrlq (the multiply ports); the high half then
  * holds the low word, which nothing reads (fi_ops_avx512.h). */
-static inline __m256i fi_hi_to_lo(__m256i p) { return _mm256_shuffle_epi32(p, 0xB1); }
+FI_OPS_INLINE __m256i fi_hi_to_lo(__m256i p) { return _mm256_shuffle_epi32(p, 0xB1); }
 
 /* One full round on one set. */
-static inline void fi_philox_round_q(__m256i c[4], __m256i k0, __m256i k1)
+FI_OPS_INLINE void fi_philox_round_q(__m256i c[4], __m256i k0, __m256i k1)
 {
     const __m256i m0 = _mm256_set1_epi32((int)FI_PHILOX_M0);
     const __m256i m1 = _mm256_set1_epi32((int)FI_PHILOX_M1);
@@ -84,7 +91,7 @@ static inline void fi_philox_round_q(__m256i c[4], __m256i k0, __m256i k1)
 }
 
 /* Rounds 0 and 1 of both sets of the FI_W blocks starting at b. */
-static inline void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m256i e[4], __m256i o[4])
+FI_OPS_INLINE void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m256i e[4], __m256i o[4])
 {
     const __m256i m1 = _mm256_set1_epi32((int)FI_PHILOX_M1);
     const long long M0 = FI_PHILOX_M0;
@@ -108,7 +115,7 @@ static inline void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m256i
     }
 }
 
-static inline void vu_philox(const fi_philox_keys *ks, uint64_t b, __m256i out[4])
+FI_OPS_INLINE void vu_philox(const fi_philox_keys *ks, uint64_t b, __m256i out[4])
 {
     __m256i e[4], o[4];
     fi_philox_start(ks, b, e, o);
@@ -124,7 +131,7 @@ static inline void vu_philox(const fi_philox_keys *ks, uint64_t b, __m256i out[4
 /* Two block sets; with 16 ymm registers interleaving the rounds would
  * spill, so they run one after the other (out-of-order execution overlaps
  * them). */
-static inline void vu_philox2(const fi_philox_keys *ks, uint64_t b0, uint64_t b1,
+FI_OPS_INLINE void vu_philox2(const fi_philox_keys *ks, uint64_t b0, uint64_t b1,
                               __m256i out0[4], __m256i out1[4])
 {
     vu_philox(ks, b0, out0);

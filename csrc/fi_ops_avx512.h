@@ -19,6 +19,13 @@
 #include <string.h>
 #include "fi_kernels.h"
 
+#if defined(__GNUC__) || defined(__clang__)
+/* the Philox rounds must be inlined into the fill loops (keys in registers) */
+#define FI_OPS_INLINE static inline __attribute__((always_inline))
+#else
+#define FI_OPS_INLINE static inline
+#endif
+
 #define FI_W 16
 #define FI_WD 8
 
@@ -86,10 +93,10 @@ static inline void fi_philox_keys_init(fi_philox_keys *ks, uint32_t k0, uint32_t
  * than a 64-bit shift (vpsrlq, the port the multiplies need): the high half
  * then holds the low word instead of zero, which nothing reads (vpmuludq
  * and the final merge use low halves only; the xors are per 32-bit lane). */
-static inline __m512i fi_hi_to_lo(__m512i p) { return _mm512_shuffle_epi32(p, _MM_PERM_CDAB); }
+FI_OPS_INLINE __m512i fi_hi_to_lo(__m512i p) { return _mm512_shuffle_epi32(p, _MM_PERM_CDAB); }
 
 /* One full round on one set. */
-static inline void fi_philox_round_q(__m512i c[4], __m512i k0, __m512i k1)
+FI_OPS_INLINE void fi_philox_round_q(__m512i c[4], __m512i k0, __m512i k1)
 {
     const __m512i m0 = _mm512_set1_epi32((int)FI_PHILOX_M0);
     const __m512i m1 = _mm512_set1_epi32((int)FI_PHILOX_M1);
@@ -102,7 +109,7 @@ static inline void fi_philox_round_q(__m512i c[4], __m512i k0, __m512i k1)
 }
 
 /* Rounds 0 and 1 of both sets of the FI_W blocks starting at b. */
-static inline void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m512i e[4], __m512i o[4])
+FI_OPS_INLINE void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m512i e[4], __m512i o[4])
 {
     const __m512i m1 = _mm512_set1_epi32((int)FI_PHILOX_M1);
     const long long M0 = FI_PHILOX_M0;
@@ -130,13 +137,13 @@ static inline void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m512i
     }
 }
 
-static inline void fi_philox_merge(const __m512i e[4], const __m512i o[4], __m512i out[4])
+FI_OPS_INLINE void fi_philox_merge(const __m512i e[4], const __m512i o[4], __m512i out[4])
 {
     for (int j = 0; j < 4; j++)
         out[j] = _mm512_mask_shuffle_epi32(e[j], FI_ODD_LANES32, o[j], _MM_PERM_CDAB);
 }
 
-static inline void vu_philox(const fi_philox_keys *ks, uint64_t b, __m512i out[4])
+FI_OPS_INLINE void vu_philox(const fi_philox_keys *ks, uint64_t b, __m512i out[4])
 {
     __m512i e[4], o[4];
     fi_philox_start(ks, b, e, o);
@@ -149,7 +156,7 @@ static inline void vu_philox(const fi_philox_keys *ks, uint64_t b, __m512i out[4
 
 /* Two independent runs of vu_philox with their rounds interleaved: four
  * dependency chains in flight instead of two. */
-static inline void vu_philox2(const fi_philox_keys *ks, uint64_t b0, uint64_t b1,
+FI_OPS_INLINE void vu_philox2(const fi_philox_keys *ks, uint64_t b0, uint64_t b1,
                               __m512i out0[4], __m512i out1[4])
 {
     __m512i e0[4], o0[4], e1[4], o1[4];

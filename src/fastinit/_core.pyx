@@ -170,16 +170,21 @@ cdef int _nthreads = 1
 cdef uint64_t _min_per_thread = 1 << 18
 # elements per uninterrupted kernel run; signals are checked between runs
 cdef uint64_t _chunk_per_thread = 1 << 22
-# bytes from which a contiguous fill uses streaming (non-temporal) stores
-# (measured: docs/performance.md); the values are the same either way
-cdef uint64_t _stream_bytes = 32 << 20
+# bytes from which a contiguous fill uses streaming (non-temporal) stores;
+# the values are the same either way.  Measured (docs/performance.md): a
+# gain for raw words, none for the transforms on the machines tried, so
+# those stay on plain stores unless set here.
+cdef uint64_t _stream_bytes_raw = 32 << 20
+cdef uint64_t _stream_bytes = <uint64_t>1 << 62
 
 
-def _set_stream_threshold(nbytes):
-    """Set the streaming-store threshold in bytes (for tests); returns the old one."""
-    global _stream_bytes
+def _set_stream_threshold(nbytes, raw=None):
+    """Set the streaming-store threshold in bytes of the float fills (and of
+    ``fill_raw``: ``raw``, default the same); returns the old float one."""
+    global _stream_bytes, _stream_bytes_raw
     old = _stream_bytes
     _stream_bytes = <uint64_t>nbytes
+    _stream_bytes_raw = <uint64_t>(nbytes if raw is None else raw)
     return old
 
 
@@ -504,7 +509,7 @@ cdef _fill(object out, int dist, int code, fi_params *params, uint64_t offset):
     cdef uint64_t minper = _min_per_thread
     if n == 0:
         return
-    params.stream = n * itemsize >= _stream_bytes
+    params.stream = n * itemsize >= (_stream_bytes_raw if dist == FI_RAW else _stream_bytes)
     if cnp.PyArray_IS_C_CONTIGUOUS(arr):
         data = <char *>cnp.PyArray_DATA(arr)
         if n <= minper:
