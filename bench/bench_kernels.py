@@ -81,7 +81,7 @@ def stream(size, repeat, threads):
                     fn()
                     best[k, mode] = min(best.get((k, mode), 1e9), time.perf_counter() - t0)
     finally:
-        _core._set_stream_threshold(old, raw=32 << 20)
+        _core._set_stream_threshold(old)
     print(f"simd {fi.simd()}, {threads} thread(s), {size * 4 / 2**20:,.0f} MiB, "
           f"best of {repeat}, GB/s")
     for k in cases:

@@ -689,7 +689,7 @@ FI_INLINE void drive(groups_fn fn, unsigned batch, const fi_params *p, uint64_t 
 }
 
 #ifdef FI_HAVE_STREAM
-#define FI_STAGE_MAX (FI_TN64_BATCH * FI_GROUP_N64 * 8) /* largest batch, bytes */
+#define FI_STAGE_MAX 8192 /* staging bytes: several batches, within L1 */
 /* The same values as drive(), written with streaming stores: the groups
  * are generated into a staging buffer (in L1) and copied out in whole,
  * aligned 64-byte lines; the bytes before the first line boundary and
@@ -717,14 +717,16 @@ FI_INLINE void drive_stream(groups_fn fn, unsigned batch, const fi_params *p, ui
     env = fi_fpenv_enter();
     ctx_init(&x, p);
     while (left) {
-        /* bytes still to generate (rd > wr only before the first batch) */
-        uint64_t need = wr >= rd ? left - (wr - rd) : left + (rd - wr);
-        uint64_t want = (need + gbytes - 1) / gbytes;
-        unsigned ng = want < batch ? (unsigned)want : batch;
         size_t avail, body;
-        fn(&x, g, ng, buf + wr);
-        g += ng;
-        wr += ng * gbytes;
+        do { /* fill the staging buffer, batch by batch */
+            /* bytes still to generate (rd > wr only before the first batch) */
+            uint64_t need = wr >= rd ? left - (wr - rd) : left + (rd - wr);
+            uint64_t want = (need + gbytes - 1) / gbytes;
+            unsigned ng = want < batch ? (unsigned)want : batch;
+            fn(&x, g, ng, buf + wr);
+            g += ng;
+            wr += ng * gbytes;
+        } while (wr - rd < left && wr + (size_t)batch * gbytes <= sizeof buf);
         avail = wr - rd;
         if (avail >= left) {
             body = (size_t)(left & ~(uint64_t)63);

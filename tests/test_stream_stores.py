@@ -34,7 +34,7 @@ def low_threshold():
     try:
         yield
     finally:
-        _core._set_stream_threshold(old, raw=32 << 20)
+        _core._set_stream_threshold(old)
 
 
 def _misaligned(n, dtype, shift):
@@ -84,5 +84,5 @@ def test_streamed_threaded_fill_equals_plain(threads):
         with fi.num_threads(threads):
             fi.fill_normal(out, seed=3)
     finally:
-        _core._set_stream_threshold(old, raw=32 << 20)
+        _core._set_stream_threshold(old)
     np.testing.assert_array_equal(out, ref)

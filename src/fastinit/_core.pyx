@@ -171,11 +171,9 @@ cdef uint64_t _min_per_thread = 1 << 18
 # elements per uninterrupted kernel run; signals are checked between runs
 cdef uint64_t _chunk_per_thread = 1 << 22
 # bytes from which a contiguous fill uses streaming (non-temporal) stores;
-# the values are the same either way.  Measured (docs/performance.md): a
-# gain for raw words, none for the transforms on the machines tried, so
-# those stay on plain stores unless set here.
+# the values are the same either way (measured: docs/performance.md)
 cdef uint64_t _stream_bytes_raw = 32 << 20
-cdef uint64_t _stream_bytes = <uint64_t>1 << 62
+cdef uint64_t _stream_bytes = 32 << 20
 
 
 def _set_stream_threshold(nbytes, raw=None):
