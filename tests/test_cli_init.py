@@ -131,10 +131,8 @@ def test_subprocess(tmp_path):
 def test_console_entry(tmp_path):
     from fastinit import cli as main_cli
 
-    try:
-        main_cli.build_parser().parse_args(["init", "spec.json", "-o", "out.safetensors"])
-    except SystemExit:
-        pytest.skip("'fastinit init' is not wired into fastinit.cli yet")
+    args = main_cli.build_parser().parse_args(["init", "spec.json", "-o", "out.safetensors"])
+    assert args.command == "init"
     spec = write_spec(tmp_path)
     out = tmp_path / "entry.safetensors"
     proc = subprocess.run([sys.executable, "-m", "fastinit", "init", str(spec), "-o", str(out),
@@ -225,7 +223,9 @@ def test_safetensors_header_as_spec(tmp_path):
     out = tmp_path / "new.safetensors"
     assert cli(src, "-o", out, "--seed", "3", "--init", "he_uniform", "-q") == 0
     got, metadata = library_load(out)
-    w = fastinit.HeUniform(seed=3, stream=fastinit.stream_id("blk.attn.weight"))
+    # format "pt": torch's layout, fan_in = 12 (the file's second axis)
+    w = fastinit.HeUniform(seed=3, stream=fastinit.stream_id("blk.attn.weight"),
+                           input_axes=[1], output_axes=[0])
     assert got["blk.attn.weight"].tobytes() == w((8, 12), "bfloat16").tobytes()
     assert np.array_equal(got["blk.ln.weight"], np.ones(12, np.float32))
     assert np.array_equal(got["blk.ln.bias"], np.zeros(12, np.float32))

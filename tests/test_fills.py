@@ -10,7 +10,8 @@ DTYPES = [np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), BF16
 FILLS = [
     ("uniform", lambda out, **kw: fi.fill_uniform(out, -2.0, 3.0, **kw)),
     ("normal", lambda out, **kw: fi.fill_normal(out, 0.5, 1.5, **kw)),
-    ("truncated_normal", lambda out, **kw: fi.fill_truncated_normal(out, 0.1, 2.0, -1.0, 2.5, **kw)),
+    ("truncated_normal",
+     lambda out, **kw: fi.fill_truncated_normal(out, 0.1, 2.0, -1.0, 2.5, **kw)),
     ("truncated_tail", lambda out, **kw: fi.fill_truncated_normal(out, 0.0, 1.0, 3.0, 6.0, **kw)),
 ]
 FILL_IDS = [f[0] for f in FILLS]
@@ -177,7 +178,8 @@ BAD_CALLS = [
 ]
 
 
-@pytest.mark.parametrize("exc,word,call", BAD_CALLS, ids=[f"{b[0].__name__}-{b[1]}-{i}" for i, b in enumerate(BAD_CALLS)])
+@pytest.mark.parametrize("exc,word,call", BAD_CALLS,
+                         ids=[f"{b[0].__name__}-{b[1]}-{i}" for i, b in enumerate(BAD_CALLS)])
 def test_bad_input_raises_and_leaves_out_untouched(exc, word, call):
     a, before = _sentinel()
     with pytest.raises(exc, match=word):
@@ -227,6 +229,31 @@ def test_sampled_overflow_becomes_inf_like_numpy_cast():
     assert np.isinf(a).any()
 
 
-def test_offset_plus_size_exactly_two_to_64_is_fine():
-    fi.fill_uniform(np.empty(16, np.float32), seed=1, offset=2**64 - 16)
-    fi.fill_raw(np.empty(16, np.uint32), seed=1, offset=2**64 - 16)
+@pytest.mark.parametrize("fill, dtype", [
+    (fi.fill_uniform, np.float32), (fi.fill_uniform, np.float64), (fi.fill_normal, np.float32),
+    (fi.fill_normal, np.float64), (fi.fill_truncated_normal, np.float32),
+    (fi.fill_truncated_normal, np.float64), (fi.fill_normal, ml_dtypes.bfloat16),
+])
+def test_offset_plus_size_exactly_two_to_64_is_fine(fill, dtype):
+    # the last 16 elements of the index space (a partial group at its end) are the
+    # same values as the tail of fills that start lower (offset invariance), whole
+    # groups and a fill that stops short of 2**64 included
+    end = 2**64
+    last = fill(np.full(16, 7, dtype), seed=1, stream=3, offset=end - 16)
+    whole = fill(np.full(64, 7, dtype), seed=1, stream=3, offset=end - 64)
+    short = fill(np.full(100, 7, dtype), seed=1, stream=3, offset=end - 101)
+    np.testing.assert_array_equal(bits(last), bits(whole[-16:]))
+    np.testing.assert_array_equal(bits(last[:-1]), bits(short[-15:]))
+    assert np.isfinite(whole.astype(np.float64)).all() and len(np.unique(bits(whole))) == 64
+
+
+def test_raw_words_at_the_end_of_the_index_space():
+    from test_philox import philox_reference
+
+    end = 2**64
+    got = fi.fill_raw(np.zeros(16, np.uint32), seed=1, stream=3, offset=end - 16)
+    # element i is word i % 4 of block i // 4, computed independently
+    blocks = philox_reference(np.arange(end // 4 - 4, end // 4, dtype=np.uint64), 3, 1)
+    np.testing.assert_array_equal(got, blocks.reshape(-1).astype(np.uint32))
+    np.testing.assert_array_equal(
+        fi.fill_raw(np.zeros(56, np.uint32), seed=1, stream=3, offset=end - 56)[-16:], got)

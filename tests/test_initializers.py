@@ -1,4 +1,4 @@
-"""Keras-compatible initializers (API.md §4): formulas, streams, regions, configs, errors."""
+"""Keras-compatible initializers (docs/api.md §4): formulas, streams, regions, configs, errors."""
 
 import json
 import math
@@ -344,7 +344,7 @@ def test_dtypes(dtype):
     )
     assert w.dtype == expected
     if w.dtype.itemsize == 2:
-        # low precision: the float32 values rounded once (API.md §2)
+        # low precision: the float32 values rounded once (docs/api.md §2)
         assert same_bits(w, init((40, 30), "float32").astype(w.dtype))
 
 
@@ -420,9 +420,14 @@ def test_out_errors_leave_out_untouched():
     with pytest.raises(ValueError):
         fi.Identity()((3, 4, 1), out=np.full((3, 4, 1), 9.0, np.float32))
     assert (out == 9).all()
-    swapped = np.zeros((3, 4), np.dtype(">f4"))
-    with pytest.raises((TypeError, ValueError)):
+    swapped = np.full((3, 4), 9.0, np.dtype(">f4"))
+    with pytest.raises(ValueError, match="byte order"):
         init((3, 4), out=swapped)
+    with pytest.raises(ValueError, match="byte order"):
+        init((3, 4), "float32", out=swapped)
+    assert (swapped == 9).all()
+    with pytest.raises(TypeError, match="dtype"):  # a wrong dtype stays a TypeError
+        init((3, 4), out=np.zeros((3, 4), np.dtype(">c8")))
 
 
 @pytest.mark.parametrize(
@@ -441,14 +446,21 @@ def test_numpy_int_shapes():
 
 
 def test_same_values_every_call_and_seed_semantics():
-    a = fi.GlorotNormal()  # seed drawn once at construction
-    assert isinstance(a.get_config()["seed"], int)
+    a = fi.GlorotNormal()  # seed drawn once at construction, kept by the instance
+    assert isinstance(a.seed, int) and a.get_config()["seed"] is None  # config: as given
     assert same_bits(a((20, 30)), a((20, 30)))
     b = fi.GlorotNormal()
     assert not np.array_equal(a((20, 30)), b((20, 30)))
+    # rebuilt from the config (as Keras layers clone): a seed of its own
     clone = fi.GlorotNormal.from_config(a.get_config())
-    assert same_bits(clone((20, 30)), a((20, 30)))
+    assert not np.array_equal(clone((20, 30)), a((20, 30)))
+    # clone() and regions keep the drawn seed
     assert same_bits(a.clone()((20, 30)), a((20, 30)))
+    assert same_bits(a((20, 30), region=(slice(3, 9),)), a((20, 30))[3:9])
+    # an explicit seed is stored and repeats
+    s = fi.GlorotNormal(seed=12)
+    assert s.get_config()["seed"] == 12
+    assert same_bits(fi.GlorotNormal.from_config(s.get_config())((20, 30)), s((20, 30)))
     # Generator / SeedSequence seeds are resolved once, at construction
     g1 = fi.HeNormal(seed=np.random.default_rng(5))
     g2 = fi.HeNormal(seed=np.random.default_rng(5))
@@ -501,7 +513,9 @@ def test_parameter_errors():
     with pytest.raises(ValueError):
         fi.TruncatedNormal(stddev=-0.1)
     with pytest.raises(TypeError):
-        fi.Constant([1.0, 2.0])
+        fi.Constant("1.0")
+    with pytest.raises(ValueError, match="broadcast"):
+        fi.Constant([1.0, 2.0])((3, 3))  # arrays broadcast, as in Keras 3.15
     with pytest.raises(ValueError, match="2D"):
         fi.Identity()((3, 3, 3))
     with pytest.raises(ValueError, match="two-dimensional"):
@@ -792,13 +806,15 @@ def test_config_round_trip(name):
 
 
 def test_config_keys_as_keras():
-    assert list(fi.GlorotUniform(seed=1).get_config()) == [
+    # stream only when it is not 0 (at 0 the config is Keras' own)
+    assert list(fi.GlorotUniform(seed=1).get_config()) == ["seed", "input_axes", "output_axes"]
+    assert list(fi.GlorotUniform(seed=1, stream=1).get_config()) == [
         "seed",
         "input_axes",
         "output_axes",
         "stream",
     ]
-    assert list(fi.VarianceScaling(seed=1).get_config()) == [
+    assert list(fi.VarianceScaling(seed=1, stream=2).get_config()) == [
         "seed",
         "scale",
         "mode",
@@ -807,7 +823,10 @@ def test_config_keys_as_keras():
         "output_axes",
         "stream",
     ]
-    assert list(fi.RandomUniform(seed=1).get_config()) == ["minval", "maxval", "seed", "stream"]
+    assert list(fi.RandomUniform(seed=1, stream=3).get_config()) == [
+        "minval", "maxval", "seed", "stream"
+    ]
+    assert list(fi.RandomUniform(seed=1).get_config()) == ["minval", "maxval", "seed"]
     assert fi.Constant(2).get_config() == {"value": 2}
     assert fi.Identity().get_config() == {"gain": 1.0}
     assert fi.STFT().get_config() == {
@@ -926,3 +945,22 @@ def test_import_hook_is_harmless_when_keras_fails(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines() == ["broken keras", "False", "[1]"]
+
+
+@pytest.mark.parametrize("init", [
+    fi.Zeros(), fi.Ones(), fi.Constant(2.0), fi.Identity(), fi.RandomUniform(seed=1),
+    fi.RandomNormal(seed=1), fi.TruncatedNormal(seed=1), fi.VarianceScaling(seed=1),
+    fi.GlorotUniform(seed=1), fi.HeNormal(seed=1), fi.Orthogonal(seed=1), fi.STFT(),
+], ids=lambda init: type(init).__name__)
+@pytest.mark.parametrize("dtype", [">f4", ">f8", ">f2"])
+def test_byteswapped_out_is_a_value_error_as_in_the_fills(init, dtype):
+    # docs/api.md §2: ValueError for a byte-swapped buffer, from the fills and from
+    # every initializer's out= alike; out keeps its contents
+    out = np.full((4, 4), 3.0, np.dtype(dtype))
+    with pytest.raises(ValueError, match="native byte order"):
+        fi.fill_normal(np.zeros(4, np.dtype(dtype)))
+    with pytest.raises(ValueError, match="native byte order"):
+        init((4, 4), out=out)
+    with pytest.raises(ValueError, match="native byte order"):
+        init((4, 4), out=out[:2], region=(slice(0, 2),))
+    assert (out == 3).all()

@@ -183,7 +183,8 @@ def test_same_distribution_as_keras(name, kwargs):
         assert abs(abs(ours).max() / abs(theirs).max() - 1) < 0.02
     # same config keys as Keras (plus fastinit's stream)
     keras_keys = set(getattr(keras.initializers, name)(seed=5, **kwargs).get_config())
-    assert set(getattr(fi, name)(seed=5, **kwargs).get_config()) == keras_keys | {"stream"}
+    assert set(getattr(fi, name)(seed=5, **kwargs).get_config()) == keras_keys
+    assert set(getattr(fi, name)(seed=5, stream=1, **kwargs).get_config()) == keras_keys | {"stream"}
 
 
 @pytest.mark.parametrize(
@@ -223,3 +224,203 @@ def test_keras_names_are_ours():
             continue
         ours = fastinit.get(name)
         assert type(ours).__name__ == cls.__name__, name
+
+
+# ---------------------------------------------------------------------------
+# seed semantics, fans inside EinsumDense / MultiHeadAttention, get(), Constant
+
+
+def _mha_kernels(init, seed=0):
+    keras.utils.set_random_seed(seed)
+    mha = keras.layers.MultiHeadAttention(num_heads=4, key_dim=16, kernel_initializer=init)
+    x = np.zeros((1, 3, 48), "float32")
+    mha(x, x)
+    dense = (mha._query_dense, mha._key_dense, mha._value_dense, mha._output_dense)
+    return [as_numpy(d.kernel) for d in dense]
+
+
+@pytest.mark.parametrize("name", ["GlorotUniform", "HeNormal", "LecunNormal"])
+def test_multi_head_attention_kernels_differ_and_scale_as_keras(name):
+    ours = _mha_kernels(getattr(fi, name)())
+    theirs = _mha_kernels(getattr(keras.initializers, name)())
+    q, k, v, _ = ours
+    assert not np.array_equal(q, k) and not np.array_equal(q, v) and not np.array_equal(k, v)
+    for a, b in zip(ours, theirs):
+        assert a.shape == b.shape
+        # 3072 samples each: the sample std is within ~2.5% of the true one
+        assert abs(a.std() / b.std() - 1) < 0.06, (a.shape, a.std(), b.std())
+    # Keras' fans (query kernel (48, 4, 16): fan_in 48, fan_out 64), not the default ones
+    fan_in, fan_out = 48, 64
+    expected = {
+        "GlorotUniform": (2 / (fan_in + fan_out)) ** 0.5,
+        "HeNormal": (2 / fan_in) ** 0.5,
+        "LecunNormal": (1 / fan_in) ** 0.5,
+    }[name]
+    assert abs(q.std() / expected - 1) < 0.06
+
+
+def test_einsum_dense_gets_keras_axes_and_keeps_explicit_ones():
+    init = fi.HeUniform(seed=3)
+    assert isinstance(init, keras.initializers.VarianceScaling)
+    layer = keras.layers.EinsumDense("abc,cde->abde", output_shape=(2, 4, 5), kernel_initializer=init)
+    layer.build((None, 2, 6))
+    kernel = as_numpy(layer.kernel)
+    expected = fi.HeUniform(seed=3, input_axes=[0], output_axes=[1, 2])((6, 4, 5))
+    assert kernel.tobytes() == expected.tobytes()
+    # the layer's own initializer object is left as it was
+    assert init.input_axes is None and init.get_config()["seed"] == 3
+
+
+def test_clone_seeded_repeats_unseeded_differs():
+    for seeded, unseeded in [(fi.GlorotUniform(seed=5), fi.GlorotUniform()),
+                             (fi.RandomNormal(seed=5), fi.RandomNormal()),
+                             (fi.Orthogonal(seed=5), fi.Orthogonal())]:
+        shape = (6, 4)
+        # a clone as Keras makes one (MultiHeadAttention, Keras' own clone())
+        again = type(seeded).from_config(seeded.get_config())
+        assert again(shape).tobytes() == seeded(shape).tobytes()
+        other = keras.initializers.Initializer.clone(unseeded)
+        assert other(shape).tobytes() != unseeded(shape).tobytes()
+        assert unseeded.get_config()["seed"] is None
+        # the instance itself keeps its drawn seed: clone(), regions
+        assert unseeded.clone()(shape).tobytes() == unseeded(shape).tobytes()
+
+
+def test_seed_generator_draws_per_call_as_keras():
+    gen = keras.random.SeedGenerator(7)
+    init = fi.RandomNormal(seed=gen)
+    a, b = init((50,)), init((50,))
+    assert not np.array_equal(a, b)
+    assert init.seed is gen
+    # reproducible from the generator's seed, and the config round-trips it
+    again = fi.RandomNormal(seed=keras.random.SeedGenerator(7))
+    assert again((50,)).tobytes() == a.tobytes()
+    config = init.get_config()
+    assert config["seed"]["class_name"] == "SeedGenerator"
+    assert fi.RandomNormal.from_config(config)((50,)).tobytes() == a.tobytes()
+    # inside a layer
+    layer = keras.layers.Dense(4, kernel_initializer=fi.GlorotUniform(seed=gen))
+    layer.build((None, 3))
+    assert as_numpy(layer.kernel).std() > 0
+
+
+def test_constant_array_broadcasts_as_keras():
+    value = np.array([1.0, -2.0, 3.5], np.float32)
+    ours = fi.Constant(value)((2, 3))
+    theirs = as_numpy(keras.initializers.Constant(value)((2, 3)))
+    assert ours.tobytes() == theirs.tobytes()
+    assert fi.Constant(keras.ops.convert_to_tensor(value))((4, 3), "float64")[3].tolist() == [
+        1.0, -2.0, 3.5]
+    layer = keras.layers.Dense(3, bias_initializer=fi.Constant(value))
+    layer.build((None, 2))
+    assert as_numpy(layer.bias).tobytes() == value.tobytes()
+    config = fi.Constant(value).get_config()
+    assert config == {"value": [1.0, -2.0, 3.5]}
+    # the config loads into Keras' own Constant too
+    assert as_numpy(keras.initializers.Constant.from_config(config)((3,))).tolist() == [
+        1.0, -2.0, 3.5]
+    with pytest.raises(ValueError, match="broadcast"):
+        fi.Constant(value)((3, 2))
+
+
+def test_get_accepts_what_keras_get_accepts():
+    tensor = keras.ops.ones((2, 3))
+    for identifier in (tensor, np.ones((2, 3)), np.ones((2, 3), np.float16)):
+        init = fastinit.get(identifier)
+        assert init((2, 3)).tolist() == as_numpy(keras.initializers.get(identifier)((2, 3))).tolist()
+        with pytest.raises(ValueError, match=r"Expected `shape` to be \(2, 3\)"):
+            init((3, 2))
+
+    def fn(shape, dtype=None):
+        return np.zeros(shape)
+
+    assert fastinit.get(fn) is fn
+    theirs = keras.initializers.HeNormal(seed=1)
+    assert fastinit.get(theirs) is theirs
+    assert type(fastinit.get(keras.initializers.Ones)) is keras.initializers.Ones
+
+
+def test_error_messages_contain_keras_wording():
+    for kwargs in ({"scale": -1.0}, {"mode": "fan_sum"}, {"distribution": "gaussian"}):
+        with pytest.raises(ValueError) as theirs:
+            keras.initializers.VarianceScaling(**kwargs)
+        with pytest.raises(ValueError) as ours:
+            fi.VarianceScaling(**kwargs)
+        # Keras' sentence up to the list of accepted values (a set, in any order)
+        head = str(theirs.value).split("Please use one of")[0].strip()
+        assert head in str(ours.value), (head, str(ours.value))
+
+
+_LOAD_WITHOUT_FASTINIT = r"""
+import os, sys
+os.environ["KERAS_BACKEND"] = "torch"
+import numpy as np, keras
+path = sys.argv[1]
+try:
+    model = keras.saving.load_model(path)
+except Exception as exc:
+    print("ERROR", type(exc).__name__, str(exc))
+else:
+    np.save(path + ".npy", keras.ops.convert_to_numpy(model.layers[0].kernel))
+    print("LOADED", type(model.layers[0].kernel_initializer).__module__)
+assert "fastinit" not in sys.modules
+"""
+
+
+def _load_in_fresh_process(path):
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # no fastinit there
+    out = subprocess.run([sys.executable, "-c", _LOAD_WITHOUT_FASTINIT, str(path)],
+                         env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def test_keras_file_loads_where_fastinit_was_never_imported(tmp_path):
+    model = keras.Sequential([
+        keras.Input((5,)),
+        keras.layers.Dense(4, kernel_initializer=fi.HeNormal(), bias_initializer=fi.Constant(0.5)),
+        keras.layers.Dense(2, kernel_initializer=fi.VarianceScaling(2.0, "fan_avg", "uniform")),
+    ])
+    path = tmp_path / "default_streams.keras"
+    model.save(path)
+    # The stored config is Keras' own: Keras' classes of the same names stand in.
+    assert "LOADED keras." in _load_in_fresh_process(path)
+    loaded = np.load(str(path) + ".npy")
+    assert loaded.tobytes() == as_numpy(model.layers[0].kernel).tobytes()
+
+
+def test_keras_file_with_named_stream_fails_naming_fastinit(tmp_path):
+    model = keras.Sequential([
+        keras.Input((5,)),
+        keras.layers.Dense(4, kernel_initializer=fi.HeNormal(seed=1, stream="dense")),
+    ])
+    path = tmp_path / "named_stream.keras"
+    model.save(path)
+    out = _load_in_fresh_process(path)
+    assert out.startswith("ERROR") and "fastinit" in out, out[:500]
+    # with fastinit imported it loads with fastinit's class
+    again = keras.saving.load_model(path)
+    assert type(again.layers[0].kernel_initializer) is fi.HeNormal
+
+
+_LAZY_BASES = r"""
+import os, sys
+os.environ["KERAS_BACKEND"] = "torch"
+import fastinit, fastinit.initializers as fi
+assert "keras" not in sys.modules
+assert fi.VarianceScaling.__bases__ == (fi._RandomInitializer,)
+import keras
+assert issubclass(fi.HeNormal, keras.initializers.VarianceScaling)
+assert not issubclass(fi.RandomNormal, keras.initializers.VarianceScaling)
+print("OK")
+"""
+
+
+def test_keras_base_class_is_added_only_when_keras_is_imported():
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", _LAZY_BASES], capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == "OK", out.stderr[-2000:]

@@ -121,18 +121,20 @@ def work(i):
     else:
         fi.fill_normal(strided[i & 1], seed=gen if i % 50 == 4 else i)
     if i % 4 == 0:  # the error paths, which must not leak either
-        for bad in (lambda: fi.fill_normal(b, 0.0, -1.0, seed=i),
-                    lambda: fi.fill_uniform(ro, seed=i),
-                    lambda: fi.fill_uniform(ints, seed=i),
-                    lambda: fi.fill_uniform(swapped, seed=i),
-                    lambda: fi.fill_raw(b, seed=i),
-                    lambda: fi.fill_uniform(b, seed=-1),
-                    lambda: fi.fill_uniform(b, "x"),
-                    lambda: fi.fill_truncated_normal(b, a=2.0, b=1.0, seed=i),
-                    lambda: fi.fill_uniform(bufs[-1], offset=2**64 - 1, seed=i)):
+        # each with the one exception type the contract names (docs/api.md §2)
+        for exc, bad in ((ValueError, lambda: fi.fill_normal(b, 0.0, -1.0, seed=i)),
+                         (ValueError, lambda: fi.fill_uniform(ro, seed=i)),
+                         (TypeError, lambda: fi.fill_uniform(ints, seed=i)),
+                         (ValueError, lambda: fi.fill_uniform(swapped, seed=i)),
+                         (TypeError, lambda: fi.fill_raw(b, seed=i)),
+                         (ValueError, lambda: fi.fill_uniform(b, seed=-1)),
+                         (TypeError, lambda: fi.fill_uniform(b, "x")),
+                         (ValueError, lambda: fi.fill_truncated_normal(b, a=2.0, b=1.0, seed=i)),
+                         (ValueError,
+                          lambda: fi.fill_uniform(bufs[-1], offset=2**64 - 1, seed=i))):
             try:
                 bad()
-            except (TypeError, ValueError):
+            except exc:
                 pass
             else:
                 raise AssertionError("a bad call was accepted")

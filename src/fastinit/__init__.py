@@ -13,6 +13,8 @@ any thread count, instruction set, chunking or sharding.
 * Models and checkpoints: :func:`init_params`, :func:`load`, :func:`save`,
   :class:`Pretrained`.
 * Diagnostics: :func:`diagnose`, :func:`recommend`.
+* Init schemes of training code (GPT-2, Megatron, torchtitan, OLMo-core,
+  muP, DeepNet, ...): :mod:`fastinit.schemes` (imported on first use).
 * Threads and instruction sets: :func:`set_num_threads`,
   :func:`num_threads`, :func:`simd`, :func:`info`.
 * Optional modules: ``fastinit.torch`` (``torch.nn.init`` drop-in),
@@ -122,3 +124,12 @@ __all__ = [
     "recommend",
     "PropagationReport",
 ]
+
+
+def __getattr__(name):
+    # fastinit.schemes is imported on first use (it is not needed to import fastinit).
+    if name == "schemes":
+        import importlib
+
+        return importlib.import_module(".schemes", __name__)
+    raise AttributeError(f"module 'fastinit' has no attribute {name!r}")

@@ -3,6 +3,8 @@
     fastinit check [--seed N] [--plot FILE.png]
     fastinit check --propagation [--activation A] [--depth D] [--width W] [--batch B]
                    [--init NAME] [--seed N] [--plot FILE.png]
+    fastinit check --propagation --scheme S [--scheme S2 ...] [--depth D] [--width W]
+                   [--batch B] [--seed N] [--plot FILE.png]
 
 The first form samples each initializer of :mod:`fastinit.initializers` and
 compares the values with its formula (:func:`fastinit.diagnostics.check_initializers`),
@@ -11,7 +13,9 @@ prints a table with PASS/FAIL and exits with status 1 if anything failed.
 The second runs :func:`fastinit.diagnose` for every (activation, initializer)
 pair -- by default RandomNormal(stddev=0.05), GlorotUniform, HeNormal and
 LecunNormal, for relu and tanh, 50 layers of width 256 -- and prints the
-flags; it is informational and exits with status 0.
+flags; it is informational and exits with status 0. With ``--scheme`` it
+compares init schemes (:mod:`fastinit.schemes`) on a transformer-shaped stack
+instead (:func:`fastinit.schemes._propagation.propagate`; docs/schemes.md).
 
 ``--plot`` (needs matplotlib) draws histograms of each sampled initializer
 against its density, or the std of the activations and gradients per layer.
@@ -28,7 +32,7 @@ __all__ = ["add_parser", "run"]
 DEFAULT_INITS = ("normal", "glorot_uniform", "he_normal", "lecun_normal")
 DEFAULT_ACTIVATIONS = ("relu", "tanh")
 
-_PROPAGATION_ONLY = ("activation", "depth", "width", "batch", "init")
+_PROPAGATION_ONLY = ("activation", "depth", "width", "batch", "init", "scheme")
 
 
 def add_parser(subparsers):
@@ -58,6 +62,10 @@ def add_parser(subparsers):
     p.add_argument("--init", action="append", metavar="NAME",
                    help="--propagation: initializer name or {class_name, config} JSON "
                         "(repeatable; default: " + ", ".join(DEFAULT_INITS) + ")")
+    p.add_argument("--scheme", action="append", metavar="S",
+                   help="--propagation: compare init schemes (fastinit.schemes names or "
+                        "{\"name\": ...} JSON; repeatable) on a transformer-shaped stack "
+                        "instead of initializers on an MLP")
     p.add_argument("--seed", type=_seed, default=0, metavar="N",
                    help="seed (default 0; 'random' draws one and prints it)")
     p.add_argument("--plot", metavar="FILE.png",
@@ -91,6 +99,13 @@ def run(args):
             _error("--plot needs matplotlib: pip install matplotlib")
             return 1
     try:
+        if args.propagation and args.scheme:
+            if args.init or args.activation:
+                _error("--scheme compares schemes on a transformer stack; --init and "
+                       "--activation apply to the MLP comparison")
+                return 2
+            from .schemes._propagation import run_cli
+            return run_cli(args)
         if args.propagation:
             return _run_propagation(args)
         return _run_self_check(args)

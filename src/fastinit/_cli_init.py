@@ -1,7 +1,7 @@
 """``fastinit init``: write a freshly initialized checkpoint, streaming (API.md section 9).
 
     fastinit init SPEC -o OUT.safetensors [--seed N] [--dtype D] [--pretrained PATH]
-                  [--strict] [--init NAME] [--threads N] [--chunk-size BYTES] [-q]
+                  [--strict] [--init NAME] [--layout L] [--threads N] [--chunk-size BYTES] [-q]
 
 The safetensors header is written first (every shape and dtype is known from
 the spec), then each tensor block by block: a reusable buffer is filled with
@@ -25,12 +25,15 @@ shapes and dtypes are re-initialized with ``--init`` (default glorot_uniform)
 for rank >= 2 and, for vectors, ones for norm scales/variances (last name
 component ``weight``, ``scale``, ``gamma``, ``g``, ``running_var``,
 ``moving_variance``) and zeros otherwise; see
-:func:`fastinit.params.default_init`.
+:func:`fastinit.params.default_init`. Their fans follow ``--layout``, for a
+``.safetensors`` SPEC by default the layout of the framework that wrote it
+(:func:`_layout`), and the layout used is printed.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import re
 import sys
@@ -85,10 +88,13 @@ def add_parser(subparsers):
                "<initializer name or {class_name, config}>, \"dtype\": optional}, or an "
                "existing .safetensors file whose names, shapes and dtypes are re-initialized "
                "(see --init).")
-    p.add_argument("spec", metavar="SPEC",
+    p.add_argument("spec", metavar="SPEC", nargs="?",
                    help="JSON spec, or a .safetensors file to take names and shapes from")
     p.add_argument("-o", "--output", required=True, metavar="OUT.safetensors",
-                   help="the checkpoint to write (replaced atomically if it exists)")
+                   help="the checkpoint to write (replaced atomically if it exists); a "
+                        "directory (ending in '/') gets sharded model-0000k-of-0000N"
+                        ".safetensors files and model.safetensors.index.json")
+    _add_sharded_arguments(p)
     p.add_argument("--seed", type=_seed, default=0,
                    help="64-bit seed (default 0; 'random' draws one and records it)")
     p.add_argument("--dtype", default=None, metavar="D",
@@ -103,14 +109,37 @@ def add_parser(subparsers):
     p.add_argument("--init", default="glorot_uniform", metavar="NAME",
                    help="for a .safetensors SPEC: initializer of rank >= 2 tensors (default "
                         "glorot_uniform); vectors get ones (norm scales) or zeros")
+    p.add_argument("--layout", choices=("keras", "torch", "jax"), default=None,
+                   help="fans of rank >= 2 tensors without explicit axes: keras (*spatial, in, "
+                        "out), torch (out, in, *spatial) or jax (= keras); default keras, or "
+                        "for a .safetensors SPEC the layout of the framework that wrote it")
     p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                    help="fill threads (default: fastinit.get_num_threads())")
     p.add_argument("--chunk-size", type=_size, default=16 * 2**20, metavar="BYTES",
                    help="bytes per block (default 16MiB; accepts 4M, 64MiB, ...)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bar, summary or warnings")
+    from .schemes._cli import add_arguments as _add_scheme_arguments
+    _add_scheme_arguments(p)
     p.set_defaults(func=run)
     return p
+
+
+def _add_sharded_arguments(p):
+    p.add_argument("--from-hf", metavar="CONFIG", default=None,
+                   help="a transformers config.json (or its directory): the tensors and "
+                        "their init scheme come from that model class, as "
+                        "fastinit.torch.materialize; -o must be a directory")
+    p.add_argument("--max-shard-size", default="5GB", metavar="SIZE",
+                   help="directory output: largest shard, transformers' units (5GB, 500MB; "
+                        "default 5GB)")
+    p.add_argument("--resume", action="store_true",
+                   help="directory output: keep shards already complete and valid")
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="directory output: write shards in parallel on a local Dask cluster")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="directory output: write shards on this Dask scheduler's workers "
+                        "(they must share the output directory)")
 
 
 def _format_bytes(n):
@@ -118,6 +147,48 @@ def _format_bytes(n):
         if n < 1000 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
         n /= 1000
+
+
+_FORMATS = {"pt": "torch", "torch": "torch", "pytorch": "torch", "flax": "jax", "jax": "jax",
+            "tf": "keras", "keras": "keras"}
+
+
+def _layout(args, plan):
+    """``(layout, why)``: ``--layout``, else for a .safetensors SPEC its writer's layout
+    (``__metadata__["format"]`` as transformers writes it, else torch's parameter names
+    ``*.weight`` without any Keras/Flax ``kernel``), else keras (``why`` None for a JSON
+    spec: nothing to report)."""
+    if args.layout:
+        return args.layout, "--layout"
+    try:
+        with open(args.spec, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        head = b""
+    if head[8:9] != b"{" or head[:1] in b" \t\r\n{":  # a JSON spec: axes are in its entries
+        return "keras", None
+    fmt = str(plan.metadata.get("format", "")).lower()
+    if fmt in _FORMATS:
+        return _FORMATS[fmt], f"the file's __metadata__ format {fmt!r}"
+    last = [t.name.replace("/", ".").rsplit(".", 1)[-1] for t in plan.tensors
+            if len(t.shape) >= 2]
+    if "kernel" not in last and any(c == "weight" or c.endswith("_weight") for c in last):
+        return "torch", "torch's parameter names (*.weight)"
+    return "keras", "the default"
+
+
+def _apply_layout(plan, layout):
+    """Give torch-layout fans to the rank >= 2 initializers without explicit axes
+    (keras and jax count fans alike, on (*spatial, in, out))."""
+    if layout != "torch":
+        return
+    for i, t in enumerate(plan.tensors):
+        config = t.init.get_config() if hasattr(t.init, "get_config") else {}
+        if len(t.shape) >= 2 and config.get("input_axes", 0) is None \
+                and config.get("output_axes", 0) is None:
+            spatial = list(range(2, len(t.shape)))
+            config.update(input_axes=[1, *spatial], output_axes=[0, *spatial])
+            plan.tensors[i] = dataclasses.replace(t, init=type(t.init).from_config(config))
 
 
 def _write(args, plan):
@@ -171,10 +242,23 @@ def run(args):
     (``OSError``) or a missing optional package. No output file is left behind
     on any error.
     """
+    from ._hf_checkpoint import is_directory_output, run_cli
     from ._threads import num_threads
     from .params import _make_plan
+    from .schemes._cli import pre_run
 
+    status = pre_run(args)
+    if status is not None:
+        return status
+
+    if getattr(args, "from_hf", None) is not None or is_directory_output(args.output):
+        return run_cli(args)
     try:
+        if args.spec is None:
+            raise ValueError("SPEC is required (or --from-hf CONFIG with -o DIR/)")
+        if args.resume or args.workers or args.scheduler or args.max_shard_size != "5GB":
+            raise ValueError("--max-shard-size, --resume, --workers and --scheduler need a "
+                             "directory output (-o DIR/)")
         suffix = os.path.splitext(args.output)[1].lower()
         if suffix in (".npz", ".npy", ".h5", ".hdf5"):
             raise ValueError(f"{args.output}: fastinit init writes .safetensors files, not "
@@ -183,7 +267,14 @@ def run(args):
                    else contextlib.nullcontext())
         with threads, _make_plan(args.spec, seed=args.seed, dtype=args.dtype,
                                  pretrained=args.pretrained, strict=args.strict,
-                                 init=args.init) as plan:
+                                 init=args.init, scheme=args.scheme) as plan:
+            if args.scheme is None:  # a scheme decides every initializer, fans included
+                layout, why = _layout(args, plan)
+                _apply_layout(plan, layout)
+                if why and not args.quiet:
+                    print(f"fastinit init: layout {layout} ({why}): fans of rank >= 2 tensors "
+                          f"from {'(out, in, *spatial)' if layout == 'torch' else '(*spatial, in, out)'}",
+                          file=sys.stderr)
             size, elapsed, showed_bar = _write(args, plan)
     except (ValueError, TypeError, OSError, ImportError) as e:
         print(f"fastinit init: error: {e}", file=sys.stderr)

@@ -388,6 +388,19 @@ def _check_u64(value, name):
     return value
 
 
+def _check_offset(value, out):
+    # An empty out may start at 2**64 (the end of the stream): nothing is drawn.
+    if type(value) is int and 0 <= value < _TWO64:
+        return value
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) \
+            and int(value) == _TWO64:
+        if out.size == 0:
+            return 0
+        raise ValueError(f"offset + out.size must be <= 2**64; got offset={value} and "
+                         f"out.size={out.size}")
+    return _check_u64(value, "offset")
+
+
 cdef double _real(object value, str name) except? -1.0:
     if type(value) is float:
         return <double>value
@@ -618,7 +631,7 @@ def fill_raw(out, *, seed=None, stream=0, offset=0):
     cdef fi_params params
     _check_out(out, True)
     stream_ = _check_u64(stream, "stream")
-    offset_ = _check_u64(offset, "offset")
+    offset_ = _check_offset(offset, out)
     _check_seed_type(seed)
     _check_span(out, offset_)
     fi_params_key(&params, resolve_seed(seed), stream_)
@@ -709,7 +722,7 @@ def fill_uniform(out, low=0.0, high=1.0, *, seed=None, stream=0, offset=0):
         raise ValueError(
             f"high - low must be finite in float32; got low={low_} and high={high_}")
     stream_ = _check_u64(stream, "stream")
-    offset_ = _check_u64(offset, "offset")
+    offset_ = _check_offset(offset, out)
     _check_seed_type(seed)
     _check_span(out, offset_)
     fi_params_key(&params, resolve_seed(seed), stream_)
@@ -789,7 +802,7 @@ def fill_normal(out, mean=0.0, std=1.0, *, seed=None, stream=0, offset=0):
     if std_ < 0:
         raise ValueError(f"std must be >= 0; got {std_}")
     stream_ = _check_u64(stream, "stream")
-    offset_ = _check_u64(offset, "offset")
+    offset_ = _check_offset(offset, out)
     _check_seed_type(seed)
     _check_span(out, offset_)
     fi_params_key(&params, resolve_seed(seed), stream_)
@@ -890,7 +903,7 @@ def fill_truncated_normal(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, s
     if not a_ < b_:
         raise ValueError(f"a must be < b; got a={a_} and b={b_}")
     stream_ = _check_u64(stream, "stream")
-    offset_ = _check_u64(offset, "offset")
+    offset_ = _check_offset(offset, out)
     _check_seed_type(seed)
     _check_span(out, offset_)
     fi_params_key(&params, resolve_seed(seed), stream_)

@@ -17,15 +17,42 @@ torch), so fastinit never imports it. Instead:
 * :func:`fastinit.initializers.register_keras` does it explicitly.
 
 Registration is best effort: any failure in it leaves Keras' import untouched.
+
+Keras' own fans in ``EinsumDense`` / ``MultiHeadAttention``.  ``EinsumDense.build``
+passes its ``input_axes``/``output_axes`` only to initializers that are
+``isinstance`` of Keras' ``VarianceScaling`` (a plain class: virtual subclasses
+cannot be registered with it).  So, at the moment the classes are registered
+(Keras just imported, or already loaded when fastinit is), fastinit's
+``VarianceScaling`` gets Keras' ``VarianceScaling`` appended to its bases
+(``__bases__`` reassignment; the MRO keeps every fastinit method first, Keras'
+``__init__`` is never called).  From then on every fastinit variance-scaling
+initializer (``GlorotUniform``, ``HeNormal``, ...) is also a Keras
+``VarianceScaling``, and Keras clones it with the layer's axes through
+``from_config`` exactly as it does its own.  Before Keras is imported nothing of
+Keras is touched.
+
+Seeds.  A ``keras.random.SeedGenerator`` seed is recognised only when Keras is
+loaded (a Keras object implies it); each call draws the generator's next state
+(``SeedGenerator.next()``, two integers ``(s0, s1)``) and uses the fastinit seed
+``int.from_bytes(blake2b(int64 little-endian s0, s1, digest_size=8), "little")``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.abc
 import sys
 import threading
 
-__all__ = ["install_keras_hook", "keras_loaded", "register_with_keras"]
+import numpy as np
+
+__all__ = [
+    "draw_seed",
+    "install_keras_hook",
+    "is_seed_generator",
+    "keras_loaded",
+    "register_with_keras",
+]
 
 _PACKAGE = "fastinit"
 _lock = threading.RLock()
@@ -61,6 +88,7 @@ def register_with_keras(classes=None) -> bool:
                 register(package=_PACKAGE, name=cls.__name__)(cls)
         except Exception:  # noqa: BLE001  # pragma: no cover - an unusual Keras; stay importable
             return False
+        _adopt_keras_variance_scaling()
         _registered = True
         return True
 
@@ -139,3 +167,82 @@ def install_keras_hook(classes) -> None:
         if _hook is None:
             _hook = _KerasImportHook()
             sys.meta_path.insert(0, _hook)
+
+
+def _adopt_keras_variance_scaling() -> bool:
+    """Make fastinit's ``VarianceScaling`` a subclass of Keras' (see the module doc)."""
+    ours = next((c for c in _classes if c.__name__ == "VarianceScaling"), None)
+    if ours is None:
+        return False
+    try:
+        from keras.src.initializers.random_initializers import VarianceScaling as theirs
+    except Exception:  # noqa: BLE001  # pragma: no cover - a Keras without it
+        return False
+    if issubclass(ours, theirs):
+        return True
+    try:
+        ours.__bases__ = (*ours.__bases__, theirs)
+    except TypeError:  # pragma: no cover - an incompatible Keras class layout
+        return False
+    return True
+
+
+def _seed_generator_class():
+    keras = sys.modules.get("keras")
+    random = getattr(keras, "random", None) if keras is not None else None
+    return getattr(random, "SeedGenerator", None)
+
+
+def is_seed_generator(obj) -> bool:
+    """True for a ``keras.random.SeedGenerator`` (never imports Keras)."""
+    cls = _seed_generator_class()
+    return cls is not None and isinstance(obj, cls)
+
+
+def deserialize_seed(config):
+    """A SeedGenerator from Keras' serialized form (a dict), or None if it is not one."""
+    if not keras_loaded():
+        return None
+    try:
+        obj = sys.modules["keras"].saving.deserialize_keras_object(config)
+    except Exception:  # noqa: BLE001
+        return None
+    return obj if is_seed_generator(obj) else None
+
+
+def serialize_seed(gen):
+    """Keras' serialized form of a SeedGenerator (what Keras' initializers store)."""
+    return sys.modules["keras"].saving.serialize_keras_object(gen)
+
+
+def draw_seed(gen) -> int:
+    """Advance ``gen`` (a SeedGenerator) and return a 64-bit fastinit seed from its state."""
+    keras = sys.modules["keras"]
+    state = np.asarray(keras.ops.convert_to_numpy(gen.next()), dtype=np.int64).reshape(-1)
+    digest = hashlib.blake2b(state.astype("<i8").tobytes(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+_TENSOR_MODULES = ("torch", "jax", "jaxlib", "tensorflow", "keras", "mlx")
+
+
+def is_tensor(obj) -> bool:
+    """True for a NumPy array/scalar or a backend tensor (torch, JAX, TensorFlow, Keras)."""
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return True
+    module = type(obj).__module__.split(".", 1)[0]
+    return module in _TENSOR_MODULES and hasattr(obj, "shape") and hasattr(obj, "dtype")
+
+
+def to_numpy(obj):
+    """A NumPy array of a backend tensor (on the host); anything else through ``numpy.asarray``."""
+    if type(obj).__module__.split(".", 1)[0] == "torch" and hasattr(obj, "detach"):
+        obj = obj.detach().cpu()
+        if str(obj.dtype) == "torch.bfloat16":
+            import ml_dtypes
+
+            return obj.float().numpy().astype(ml_dtypes.bfloat16)
+        return obj.numpy()
+    if type(obj).__module__.split(".", 1)[0] == "keras" and keras_loaded():
+        return np.asarray(sys.modules["keras"].ops.convert_to_numpy(obj))
+    return np.asarray(obj)

@@ -161,10 +161,11 @@ def run(size=1 << 24, threads=None, repeat=5, distributions=DISTRIBUTIONS, dtype
     try:
         ceiling = _write_ceiling(size, repeat)
         overhead = _call_overhead()
+        total = len(distributions) * len(dtypes)
         for dist in distributions:
             for dname in dtypes:
                 if progress:
-                    progress(f"{dist} {dname}")
+                    progress(f"{dist} {dname} ({len(results) + 1}/{total})")
                 dt = _np_dtype(dname)
                 out = np.empty(size, dt)
                 fast = size / _time(_fastinit_call(dist, out), repeat)
@@ -305,14 +306,16 @@ def main(args):
     and ``--plot`` if asked; return the exit status (0)."""
     import sys
 
+    tty = sys.stderr.isatty()
+
     def progress(msg):
-        if sys.stderr.isatty():
-            print(f"  measuring {msg} ...", file=sys.stderr, end="\r", flush=True)
+        # on a terminal one line rewritten in place; in a log, one line per row
+        print(f"  measuring {msg} ...", file=sys.stderr, end="\r" if tty else "\n", flush=True)
 
     report = run(size=args.size, threads=args.threads, repeat=args.repeat,
                  distributions=args.dist or DISTRIBUTIONS, dtypes=args.dtype or DTYPES,
                  use_torch=not args.no_torch, progress=progress)
-    if sys.stderr.isatty():
+    if tty:
         print(" " * 60, file=sys.stderr, end="\r")
     print(format_table(report))
     if args.json:

@@ -1,4 +1,5 @@
-"""Command line: ``fastinit bench | init | check | info`` (also ``python -m fastinit``)."""
+"""Command line: ``fastinit bench | init | check | info``, ``fastinit --version``
+(also ``python -m fastinit``)."""
 from __future__ import annotations
 
 import argparse
@@ -66,6 +67,10 @@ def build_parser():
     """The ``argparse`` parser of the ``fastinit`` command and its subcommands."""
     parser = argparse.ArgumentParser(
         prog="fastinit", description="Fast, bit-reproducible neural-network weight initialization.")
+    from ._version import __version__
+
+    parser.add_argument("--version", action="version", version=f"fastinit {__version__}",
+                        help="print fastinit's version (as 'fastinit info' reports it) and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_bench(sub)
     from ._cli_init import add_parser as _add_init
@@ -81,7 +86,7 @@ def build_parser():
 def main(argv=None):
     """main(argv=None) -> int
 
-    Run ``fastinit bench | init | check | info`` with ``argv`` (default:
+    Run ``fastinit bench | init | check | info`` (or ``--version``) with ``argv`` (default:
     ``sys.argv[1:]``) and return the exit status; documented in ``docs/cli.md``.
     Without a command, print the help and return 2.
     """

@@ -103,10 +103,13 @@ def _torch_fans(shape):
 
 def _jax_fans(shape, in_axis, out_axis, batch_axis):
     rank = len(shape)
-    if rank <= 1:
+    default_in = isinstance(in_axis, numbers.Integral) and not isinstance(in_axis, bool) \
+        and in_axis == -2
+    if rank <= 1 and (default_in or rank == 0):
+        # As jax 0.10: a 1-D shape is accepted when in_axis is given explicitly.
         raise ValueError(
             f"Can't compute input and output sizes of a {rank}-dimensional weights "
-            "tensor (layout='jax'). Must be at least 2D."
+            "tensor (layout='jax'). Must be at least 2D or specify in_axis explicitly."
         )
 
     def size(axes, name):

@@ -27,9 +27,15 @@ Nothing is written to ``out`` when a call raises.
 
 Seeds follow Keras 3: an instance returns the same values on every call for
 the same shape and dtype. ``seed=None`` draws one seed from OS entropy at
-construction; ``get_config()`` stores the seed actually used, so a clone made
-from the config repeats the values (stricter than Keras). Seeds may also be a
-``numpy.random.Generator`` or ``SeedSequence`` (see :func:`fastinit.resolve_seed`).
+construction, which the instance keeps using (``region=``, :meth:`clone`, Dask
+chunks, diagnostics), but ``get_config()`` stores the seed *as given*: ``None``,
+so an initializer rebuilt from the config (as Keras' ``MultiHeadAttention``
+does for its query, key and value kernels) draws its own seed and differs. An
+explicit seed is stored and repeats. Seeds may also be a
+``numpy.random.Generator`` or ``SeedSequence`` (see :func:`fastinit.resolve_seed`;
+the config stores the seed drawn from it), or a ``keras.random.SeedGenerator``:
+then, as in Keras, each call draws a fresh fastinit seed from it, so calls
+differ (region and Dask consistency need an int seed).
 
 Keras interoperability: an instance is a valid ``kernel_initializer`` /
 ``bias_initializer`` for Keras 3 layers, and the classes are registered with
@@ -132,6 +138,9 @@ def _as_dtype(dtype) -> np.dtype:
 def _check_dtype(dtype, out, allow_int: bool) -> np.dtype:
     if out is not None and not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
+    if out is not None and not out.dtype.isnative:  # a wrong dtype stays a TypeError
+        _check_dtype(dtype, out.view(out.dtype.newbyteorder("=")), allow_int)
+        raise ValueError(f"out must be in native byte order; got dtype {out.dtype.str!r}")
     if dtype is None:
         dt = out.dtype if out is not None else np.dtype(np.float32)
     else:
@@ -254,13 +263,19 @@ def _cast_scalar(value, dtype, name):
 
 
 def _check_seed(seed):
+    """``(seed, generator)``: the 64-bit seed, or None and a Keras SeedGenerator."""
     if isinstance(seed, dict):
-        raise TypeError(
-            "seed must be an int in [0, 2**64), None, a numpy.random.Generator or a "
-            "numpy.random.SeedSequence; a serialized keras.random.SeedGenerator is not "
-            "supported"
-        )
-    return resolve_seed(seed)
+        gen = _keras_compat.deserialize_seed(seed)
+        if gen is None:
+            raise TypeError(
+                "`seed` argument should be an instance of `keras.random.SeedGenerator()` "
+                "or an integer: a dict seed must be a serialized keras.random.SeedGenerator "
+                f"(with Keras loaded); got {seed!r}"
+            )
+        return None, gen
+    if _keras_compat.is_seed_generator(seed):
+        return None, seed
+    return resolve_seed(seed), None
 
 
 def _check_stream(stream):
@@ -376,9 +391,15 @@ class Initializer:
         """
         return cls(**config)
 
+    def _full_config(self) -> dict:
+        """``get_config()`` with the seed this instance drew (rebuilds the same values)."""
+        return self.get_config()
+
     def clone(self):
-        """A new instance with the same configuration (and so the same values)."""
-        return self.__class__.from_config(self.get_config())
+        """A new instance with the same values: same configuration and, for an
+        unseeded initializer, the seed this one drew (``from_config(get_config())``,
+        as Keras layers clone, draws a new seed instead)."""
+        return self.__class__.from_config(self._full_config())
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -389,8 +410,19 @@ class _RandomInitializer(Initializer):
     """An initializer drawing from the stream ``(seed, stream)``."""
 
     def __init__(self, seed=None, *, stream=0):
-        self.seed = _check_seed(seed)
+        resolved, generator = _check_seed(seed)
+        self._generator = generator
+        # Keras' `self.seed`: the int used (drawn once for seed=None) or the SeedGenerator.
+        self.seed = generator if generator is not None else resolved
+        # What get_config() stores: the seed as given (None stays None).
+        self._init_seed = None if seed is None else self.seed
         self.stream = _check_stream(stream)
+
+    def _call_seed(self):
+        """The fastinit seed of one call: a fresh draw from a SeedGenerator, else ``seed``."""
+        if self._generator is not None:
+            return _keras_compat.draw_seed(self._generator)
+        return self.seed
 
     def _filler(self, shape):
         """Return ``fill(view, offset)`` for a tensor of ``shape``."""
@@ -418,8 +450,21 @@ class _RandomInitializer(Initializer):
 
     def get_config(self):
         config = super().get_config()
-        config["seed"] = self.seed
-        config["stream"] = self.stream
+        seed = self._init_seed
+        if self._generator is not None:
+            seed = _keras_compat.serialize_seed(self._generator)
+        config["seed"] = seed
+        if self.stream:
+            # Left out at its default 0, so that the config is Keras' own and a
+            # .keras file loads where fastinit is not imported (with Keras'
+            # class of the same name; see docs/migrating-from-keras.md).
+            config["stream"] = self.stream
+        return config
+
+    def _full_config(self):
+        config = self.get_config()
+        if self._generator is None:
+            config["seed"] = self.seed
         return config
 
 
@@ -454,8 +499,9 @@ class Ones(Initializer):
     Examples
     --------
     >>> from fastinit.initializers import Ones
-    >>> Ones()((3,), dtype="bfloat16")
-    array([1, 1, 1], dtype=bfloat16)
+    >>> w = Ones()((3,), dtype="bfloat16")
+    >>> w.dtype.name, w.astype("float32").tolist()
+    ('bfloat16', [1.0, 1.0, 1.0])
     """
 
     _allow_int = True
@@ -468,12 +514,15 @@ class Constant(Initializer):
     r"""Constant(value=0.0)
 
     Initializer that generates tensors with a constant value:
-    :math:`w = \mathrm{value}`. Only scalar values are allowed, as in Keras.
+    :math:`w = \mathrm{value}`, a scalar or, as in Keras 3.15, an array
+    broadcast to the shape (Keras computes ``cast(value) * ones(shape)``).
 
     Parameters
     ----------
-    value : int or float
-        The value, cast to the requested dtype.
+    value : int, float, bool or array_like
+        The value, cast to the requested dtype. An array (a NumPy array, a
+        nested list, a backend tensor) must broadcast to every shape asked
+        for, else ``ValueError``; ``get_config()`` stores it as a nested list.
 
     Examples
     --------
@@ -481,28 +530,62 @@ class Constant(Initializer):
     >>> Constant(0.5)((2, 3))
     array([[0.5, 0.5, 0.5],
            [0.5, 0.5, 0.5]], dtype=float32)
+    >>> Constant([1, 2, 3])((2, 3), "int32")
+    array([[1, 2, 3],
+           [1, 2, 3]], dtype=int32)
     """
 
     _allow_int = True
 
     def __init__(self, value=0.0):
-        if isinstance(value, np.ndarray) and value.ndim == 0:
+        if isinstance(value, dict) and value.get("class_name") == "__numpy__":
+            value = value["config"]["value"]  # Keras' serialized NumPy array
+        if not isinstance(value, (numbers.Real, np.generic, np.ndarray, list, tuple)):
+            value = _keras_compat.to_numpy(value)  # a backend tensor
+        if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
             value = value.item()
-        if isinstance(value, np.generic):
-            value = value.item()
-        if not isinstance(value, numbers.Real):
-            raise TypeError(f"value must be a real scalar (int, float or bool); got {value!r}")
+        if isinstance(value, (list, tuple, np.ndarray)):
+            array = np.asarray(value)
+            if array.dtype.kind not in "biuf" and array.dtype != _BF16:
+                raise TypeError(f"value must be real numbers; got an array of {array.dtype}")
+            value = array.astype(np.float64) if array.dtype == _BF16 else array.copy()
+            value.flags.writeable = False
+            if value.ndim == 0:
+                value = value.item()
+        if not isinstance(value, (numbers.Real, np.ndarray)):
+            raise TypeError(
+                f"value must be a real scalar (int, float or bool) or an array; got {value!r}"
+            )
         self.value = value
 
     def _prepare(self, shape, dtype):
-        return _cast_scalar(self.value, dtype, "value")
+        if not isinstance(self.value, np.ndarray):
+            return _cast_scalar(self.value, dtype, "value")
+        try:
+            np.broadcast_shapes(self.value.shape, shape)
+            full = np.broadcast_to(self.value, shape)
+        except ValueError:
+            raise ValueError(
+                f"value of shape {self.value.shape} does not broadcast to shape {shape}"
+            ) from None
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = self.value.astype(dtype)
+        is_float = dtype.kind == "f" or dtype == _BF16
+        if is_float and not np.array_equal(
+            np.isfinite(cast.astype(np.float64)), np.isfinite(self.value.astype(np.float64))
+        ):
+            raise ValueError(f"value has entries that are not finite in {dtype}")
+        return np.broadcast_to(cast, full.shape)
 
     def _fill(self, out, shape, box, value):
+        if isinstance(value, np.ndarray) and value.ndim:
+            value = value[tuple(slice(a, b) for a, b in box)]
         out[...] = value
 
     def get_config(self):
         config = super().get_config()
-        config["value"] = self.value
+        value = self.value
+        config["value"] = value.tolist() if isinstance(value, np.ndarray) else value
         return config
 
 
@@ -734,7 +817,7 @@ class RandomUniform(_RandomInitializer):
         super().__init__(seed, stream=stream)
 
     def _filler(self, shape):
-        low, high, seed, stream = self.minval, self.maxval, self.seed, self.stream
+        low, high, seed, stream = self.minval, self.maxval, self._call_seed(), self.stream
         return lambda view, offset: fill_uniform(
             view, low, high, seed=seed, stream=stream, offset=offset
         )
@@ -773,7 +856,7 @@ class RandomNormal(_RandomInitializer):
         super().__init__(seed, stream=stream)
 
     def _filler(self, shape):
-        mean, std, seed, stream = self.mean, self.stddev, self.seed, self.stream
+        mean, std, seed, stream = self.mean, self.stddev, self._call_seed(), self.stream
         return lambda view, offset: fill_normal(
             view, mean, std, seed=seed, stream=stream, offset=offset
         )
@@ -815,7 +898,7 @@ class TruncatedNormal(_RandomInitializer):
         super().__init__(seed, stream=stream)
 
     def _filler(self, shape):
-        mean, std, seed, stream = self.mean, self.stddev, self.seed, self.stream
+        mean, std, seed, stream = self.mean, self.stddev, self._call_seed(), self.stream
         return lambda view, offset: fill_truncated_normal(
             view, mean, std, -2.0, 2.0, seed=seed, stream=stream, offset=offset
         )
@@ -883,16 +966,19 @@ class VarianceScaling(_RandomInitializer):
     ):
         scale = _check_real(scale, "scale", finite=False)
         if not scale > 0 or math.isinf(scale):
-            raise ValueError(f"scale must be a positive finite number; got {scale}")
+            raise ValueError(
+                f"Argument `scale` must be positive float. Received: scale={scale} "
+                "(a positive finite number)"
+            )
         if mode not in self._MODES:
             raise ValueError(
-                f"Invalid mode {mode!r}; accepted modes are "
+                f"Invalid `mode` argument: {mode}. Please use one of "
                 + ", ".join(repr(m) for m in self._MODES)
             )
         dist = distribution.lower() if isinstance(distribution, str) else distribution
         if dist not in self._DISTRIBUTIONS:
             raise ValueError(
-                f"Invalid distribution {distribution!r}; accepted distributions are "
+                f"Invalid `distribution` argument: {distribution}. Please use one of "
                 + ", ".join(repr(d) for d in self._DISTRIBUTIONS)
             )
         if dist == "normal":
@@ -920,7 +1006,7 @@ class VarianceScaling(_RandomInitializer):
 
     def _filler(self, shape):
         scale = self._scale(shape)
-        seed, stream = self.seed, self.stream
+        seed, stream = self._call_seed(), self.stream
         if self.distribution == "truncated_normal":
             std = math.sqrt(scale) / TRUNCATED_STDDEV_CORRECTION
             return lambda view, offset: fill_truncated_normal(
@@ -938,15 +1024,17 @@ class VarianceScaling(_RandomInitializer):
 
     def get_config(self):
         base = super().get_config()
-        return {
+        config = {
             "seed": base["seed"],
             "scale": self.scale,
             "mode": self.mode,
             "distribution": self.distribution,
             "input_axes": self.input_axes,
             "output_axes": self.output_axes,
-            "stream": base["stream"],
         }
+        if "stream" in base:
+            config["stream"] = base["stream"]
+        return config
 
 
 class _VarianceScalingPreset(VarianceScaling):
@@ -969,10 +1057,9 @@ class _VarianceScalingPreset(VarianceScaling):
     def get_config(self):
         config = super().get_config()
         return {
-            "seed": config["seed"],
-            "input_axes": config["input_axes"],
-            "output_axes": config["output_axes"],
-            "stream": config["stream"],
+            key: config[key]
+            for key in ("seed", "input_axes", "output_axes", "stream")
+            if key in config
         }
 
 
@@ -1167,7 +1254,7 @@ class Orthogonal(_RandomInitializer):
         if rows == 0 or cols == 0:
             return np.zeros(shape)
         a = np.empty((max(rows, cols), min(rows, cols)), np.float64)
-        fill_normal(a, 0.0, 1.0, seed=self.seed, stream=self.stream)
+        fill_normal(a, 0.0, 1.0, seed=self._call_seed(), stream=self.stream)
         q, r = np.linalg.qr(a)
         # Multiply each column by the sign of R's diagonal (a zero counts as
         # +1), so that Q does not depend on the QR implementation's convention.
@@ -1269,7 +1356,7 @@ def deserialize(config: dict) -> Initializer:
     --------
     >>> from fastinit.initializers import deserialize
     >>> deserialize({"class_name": "HeNormal", "config": {"seed": 3}})
-    HeNormal(seed=3, input_axes=None, output_axes=None, stream=0)
+    HeNormal(seed=3, input_axes=None, output_axes=None)
     """
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(
@@ -1284,12 +1371,43 @@ def deserialize(config: dict) -> Initializer:
     return target(**kwargs)
 
 
+class _TensorInitializer(Initializer):
+    """What :func:`get` makes of an array or tensor: returns it, cast, for its own shape only."""
+
+    _allow_int = True
+
+    def __init__(self, value):
+        self.value = value
+
+    def _prepare(self, shape, dtype):
+        if tuple(shape) != tuple(self.value.shape):
+            raise ValueError(
+                f"Expected `shape` to be {tuple(self.value.shape)} for direct tensor as "
+                f"initializer. Received shape={tuple(shape)}"
+            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self.value.astype(dtype)
+
+    def _fill(self, out, shape, box, value):
+        out[...] = value[tuple(slice(a, b) for a, b in box)]
+
+    def get_config(self):
+        raise NotImplementedError("an initializer made from a tensor has no config")
+
+    def __repr__(self):
+        return f"<initializer returning an array of shape {tuple(self.value.shape)}>"
+
+
 def get(identifier):
-    """get(identifier) -> Initializer or None
+    """get(identifier) -> Initializer, callable or None
 
     An initializer from an instance (returned as is), a class (instantiated
     with its defaults), a name or alias, or a ``{"class_name": ..., "config":
-    ...}`` dict. ``None`` gives ``None``.
+    ...}`` dict. ``None`` gives ``None``. As Keras' ``get``, it also takes a
+    NumPy array or backend tensor (torch, JAX, ...), giving an initializer that
+    returns it (cast to the dtype asked for; any other shape raises
+    ``ValueError``), and returns a plain callable (``f(shape, dtype=None)``)
+    or a Keras initializer object as it is; any other class is instantiated.
 
     Names: the class names (``"GlorotUniform"``), Keras' snake-case names
     (``"glorot_uniform"``, ``"he_normal"``, ``"zeros"``, ``"ones"``,
@@ -1313,26 +1431,38 @@ def get(identifier):
     --------
     >>> import fastinit
     >>> fastinit.get("he_normal")                       # doctest: +ELLIPSIS
-    HeNormal(seed=..., input_axes=None, output_axes=None, stream=0)
+    HeNormal(seed=None, input_axes=None, output_axes=None)
     >>> fastinit.get({"class_name": "Constant", "config": {"value": 2.0}})
     Constant(value=2.0)
     >>> fastinit.get("kaiming_normal").distribution
     'untruncated_normal'
+    >>> import numpy as np
+    >>> fastinit.get(np.eye(2))((2, 2), "int8")
+    array([[1, 0],
+           [0, 1]], dtype=int8)
     """
     if identifier is None:
         return None
     if isinstance(identifier, Initializer):
         return identifier
-    if inspect.isclass(identifier) and issubclass(identifier, Initializer):
-        return identifier()
+    if inspect.isclass(identifier):
+        made = identifier()  # fastinit's classes, and any other, as Keras does
+        if not callable(made):
+            raise TypeError(f"initializer class {identifier.__name__} makes a non-callable")
+        return made
     if isinstance(identifier, str):
         target = _lookup(identifier)
         return target()
     if isinstance(identifier, dict):
         return deserialize(identifier)
+    if _keras_compat.is_tensor(identifier):
+        return _TensorInitializer(_keras_compat.to_numpy(identifier))
+    if callable(identifier):
+        return identifier  # a plain function or a Keras initializer object
     raise TypeError(
-        "initializer identifier must be a fastinit initializer, its class, a name or a "
-        f"{{'class_name': ..., 'config': ...}} dict; got {type(identifier).__name__}"
+        "initializer identifier must be a fastinit initializer, its class, a name, a "
+        "{'class_name': ..., 'config': ...} dict, an array or tensor, or a callable; "
+        f"got {type(identifier).__name__}"
     )
 
 
@@ -1346,7 +1476,9 @@ def serialize(initializer) -> dict | None:
     --------
     >>> import fastinit
     >>> fastinit.serialize(fastinit.initializers.Orthogonal(gain=0.5, seed=1))
-    {'class_name': 'Orthogonal', 'config': {'gain': 0.5, 'seed': 1, 'stream': 0}}
+    {'class_name': 'Orthogonal', 'config': {'gain': 0.5, 'seed': 1}}
+    >>> fastinit.serialize(fastinit.initializers.RandomNormal(seed=2, stream=3))
+    {'class_name': 'RandomNormal', 'config': {'mean': 0.0, 'stddev': 0.05, 'seed': 2, 'stream': 3}}
     """
     if initializer is None:
         return None

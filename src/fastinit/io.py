@@ -908,8 +908,8 @@ def save(params, path, *, metadata=None):
     >>> import numpy as np, ml_dtypes, fastinit, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "m.safetensors")
     >>> fastinit.save({"w": np.ones(3, ml_dtypes.bfloat16)}, path)
-    >>> fastinit.load(path)["w"].dtype
-    dtype(bfloat16)
+    >>> fastinit.load(path)["w"].dtype.name
+    'bfloat16'
     """
     path = os.fspath(path)
     suffix = os.path.splitext(path)[1].lower()

@@ -115,8 +115,8 @@ def _check_entry_dtype(dtype, init, where):
                      f"(accepted: {accepted})")
 
 
-def load_spec(spec, *, dtype=None, init="glorot_uniform"):
-    """load_spec(spec, *, dtype=None, init="glorot_uniform") -> (entries, metadata)
+def load_spec(spec, *, dtype=None, init="glorot_uniform", scheme=None):
+    """load_spec(spec, *, dtype=None, init="glorot_uniform", scheme=None) -> (entries, metadata)
 
     Read and check a model spec (see the module docstring) without sampling
     anything.
@@ -131,6 +131,9 @@ def load_spec(spec, *, dtype=None, init="glorot_uniform"):
     init : initializer identifier
         For a ``.safetensors`` header only: the initializer of rank >= 2
         tensors (see :func:`default_init`).
+    scheme : optional
+        When given (see :func:`init_params`), entries need no ``"init"``: the
+        scheme decides every initializer.
 
     Returns
     -------
@@ -150,8 +153,8 @@ def load_spec(spec, *, dtype=None, init="glorot_uniform"):
     --------
     >>> from fastinit.params import load_spec
     >>> entries, _ = load_spec({"w": {"shape": [3, 4], "init": "he_normal"}})
-    >>> entries[0].name, entries[0].shape, entries[0].dtype
-    ('w', (3, 4), dtype('float32'))
+    >>> entries[0].name, entries[0].shape, entries[0].dtype.name
+    ('w', (3, 4), 'float32')
     """
     label = "spec"
     metadata = {}
@@ -192,12 +195,13 @@ def load_spec(spec, *, dtype=None, init="glorot_uniform"):
         if unknown:
             raise ValueError(f"{where}: unknown keys {_names(unknown)}; accepted: "
                              + ", ".join(_ENTRY_KEYS))
-        for key in ("shape", "init"):
+        for key in ("shape",) if scheme is not None else ("shape", "init"):
             if key not in entry:
                 raise ValueError(f"{where}: missing {key!r}")
         shape = _check_spec_shape(entry["shape"], where)
         try:
-            instance = get(entry["init"])
+            # With a scheme, a placeholder: _make_plan puts the scheme's rule here.
+            instance = get(entry["init"] if scheme is None else "random_normal")
         except (ValueError, TypeError) as e:
             raise ValueError(f"{where}: {e}") from None
         if instance is None:
@@ -376,10 +380,13 @@ class _Plan:
 
 
 def _make_plan(spec, *, seed, dtype=None, pretrained=None, strict=False,
-               init="glorot_uniform"):
+               init="glorot_uniform", scheme=None):
     """Check everything and decide, for each tensor, load or sample. Samples nothing."""
     seed = resolve_seed(seed)
-    entries, metadata = load_spec(spec, dtype=dtype, init=init)
+    entries, metadata = load_spec(spec, dtype=dtype, init=init, scheme=scheme)
+    if scheme is not None:
+        from .schemes import _scheme_entries
+        entries = _scheme_entries(scheme, entries, pretrained)
     report = InitReport(seed=seed)
     ckpt, owned = (None, False) if pretrained is None else _as_checkpoint(pretrained)
     try:
@@ -427,19 +434,23 @@ def _make_plan(spec, *, seed, dtype=None, pretrained=None, strict=False,
 
 
 def progress_bar(total, desc, enabled=True):
-    """A tqdm bar over ``total`` bytes on stderr, or None (disabled / no tqdm)."""
+    """A tqdm bar over ``total`` bytes on stderr (decimal units: kB, MB, GB), or None
+    (disabled / no tqdm)."""
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
-                file=sys.stderr, dynamic_ncols=True, leave=True)
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1000, desc=desc,
+                file=sys.stderr, dynamic_ncols=True, leave=True,
+                bar_format="{l_bar}{bar}| {n_fmt}B/{total_fmt}B "
+                           "[{elapsed}<{remaining}, {rate_fmt}{postfix}]")
 
 
-def init_params(spec, *, seed, dtype=None, pretrained=None, strict=False, progress=False):
-    """init_params(spec, *, seed, dtype=None, pretrained=None, strict=False, progress=False) -> (params, report)
+def init_params(spec, *, seed, dtype=None, pretrained=None, strict=False, scheme=None,
+                progress=False):
+    """init_params(spec, *, seed, dtype=None, pretrained=None, strict=False, scheme=None, progress=False) -> (params, report)
 
     Initialize every tensor of a model spec, optionally loading some from
     pre-trained weights.
@@ -469,6 +480,14 @@ def init_params(spec, *, seed, dtype=None, pretrained=None, strict=False, progre
     strict : bool
         Raise ``ValueError`` if any tensor is missing, unexpected or
         mismatched, naming them (before anything is sampled).
+    scheme : str or dict, optional
+        An init scheme of :mod:`fastinit.schemes` (``"gpt2"``,
+        ``"llama3-depth"``, ...; or ``{"name": ..., **hyper}`` with its
+        hyper-parameters, e.g. ``{"name": "gpt2", "n_layers": 12}``; missing
+        ones are read from the names). It decides every sampled tensor's
+        initializer from its name and shape (entries then need no ``"init"``;
+        one they have is ignored); a tensor it has no rule for raises
+        ``ValueError`` naming all of them, before anything is sampled.
     progress : bool
         Show a progress bar (tqdm, on stderr) while sampling.
 
@@ -504,7 +523,7 @@ def init_params(spec, *, seed, dtype=None, pretrained=None, strict=False, progre
     (array([1., 2., 3.], dtype=float32), ['dense/bias'], ['dense/kernel'])
     """
     with _make_plan(spec, seed=seed, dtype=dtype, pretrained=pretrained,
-                    strict=strict) as plan:
+                    strict=strict, scheme=scheme) as plan:
         bar = progress_bar(plan.nbytes, "init_params", enabled=progress)
         start = time.perf_counter()
         params = {}

@@ -1,4 +1,4 @@
-"""PyTorch drop-in: ``torch.nn.init`` on fastinit's stream (API.md section 5).
+"""PyTorch drop-in: ``torch.nn.init`` on fastinit's stream (docs/api.md, section 5).
 
 Every function of ``torch.nn.init`` is here with torch's name, signature,
 defaults and formula.  On a plain CPU tensor of float16, bfloat16, float32 or
@@ -12,7 +12,8 @@ Seeds.  Each call of a random function draws one 64-bit seed from ``generator``
 (or from torch's global CPU generator when ``generator is None``) and fills on
 stream 0 of that seed, so ``torch.manual_seed(s)`` makes a run reproducible
 exactly as it does with torch's own functions (the values differ from torch's,
-the distributions do not).
+the distributions do not).  Inside ``patch(seed=S)`` the calls without a
+``generator`` take their seeds from ``S`` and the call order instead.
 
 Fallback.  Anything else -- CUDA, meta or sparse tensors, other dtypes, tensor
 subclasses with ``__torch_function__``/``__torch_dispatch__`` (fake tensors,
@@ -21,9 +22,15 @@ functional tensors, ...), an active torch function or dispatch mode other than
 handed to torch's own function unchanged.
 
 Routing unchanged model code.  :func:`patch` (also :func:`enable` /
-:func:`disable`) routes ``torch.nn.init.*`` to these functions, so
-``nn.Linear``, ``nn.Conv2d``, ``nn.Embedding``, ``nn.MultiheadAttention``, a
-whole transformer are initialized through fastinit while it is active.
+:func:`disable`) routes ``torch.nn.init.*`` to these functions -- and the
+references to them held by other modules, dispatch tables such as
+transformers' included, and timm's init functions (``trunc_normal_tf_``,
+``variance_scaling_``, ``lecun_normal_`` are here with timm's semantics) --
+so ``nn.Linear``, ``nn.Conv2d``, ``nn.MultiheadAttention``, transformers,
+timm and torchvision models are initialized through fastinit while it is
+active (module ``_torch_patch``).  torch's private helpers that model code
+calls (``_calculate_fan_in_and_fan_out``, ``_no_grad_normal_``, ...) are
+here too, with torch's signatures.
 
 Order-independent models.  :func:`reset_parameters` re-initializes a module
 tree with torch's default scheme for each module type, every parameter on the
@@ -41,9 +48,7 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 import threading
-import types
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -54,6 +59,7 @@ import torch
 from torch import nn
 from torch.utils._device import DeviceContext
 
+from . import _torch_dtensor
 from ._core import (
     fill_normal,
     fill_raw,
@@ -65,6 +71,10 @@ from ._core import (
 )
 from .fans import compute_fans
 
+# the fills also take a DTensor's shard view (filled run by run at global offsets)
+fill_normal, fill_raw, fill_truncated_normal, fill_uniform = map(
+    _torch_dtensor.shard_aware, (fill_normal, fill_raw, fill_truncated_normal, fill_uniform))
+
 #: The names of ``torch.nn.init`` that :func:`patch` routes to this module
 #: (torch's ``__all__``, its deprecated aliases included).
 INIT_NAMES = (
@@ -75,19 +85,24 @@ INIT_NAMES = (
     "kaiming_uniform", "kaiming_normal", "orthogonal", "sparse",
 )
 
-# every function of torch.nn.init, and patch(), enable(), disable(), is_enabled(),
-# reset_parameters()
+# every function of torch.nn.init, timm's trunc_normal_tf_, variance_scaling_ and
+# lecun_normal_, and patch(), enable(), disable(), is_enabled(), reset_parameters()
+# (torch's private helpers are here too, not in __all__)
 __all__ = [
     "calculate_gain", "constant", "constant_", "dirac", "dirac_", "disable", "enable", "eye",
     "eye_", "is_enabled", "kaiming_normal", "kaiming_normal_", "kaiming_uniform",
-    "kaiming_uniform_", "normal", "normal_", "ones_", "orthogonal", "orthogonal_", "patch",
-    "reset_parameters", "sparse", "sparse_", "trunc_normal_", "uniform", "uniform_",
-    "xavier_normal", "xavier_normal_", "xavier_uniform", "xavier_uniform_", "zeros_",
+    "kaiming_uniform_", "lecun_normal_", "normal", "normal_", "ones_", "orthogonal",
+    "orthogonal_", "patch", "reset_parameters", "sparse", "sparse_", "trunc_normal_",
+    "trunc_normal_tf_", "uniform", "uniform_", "variance_scaling_", "xavier_normal",
+    "xavier_normal_", "xavier_uniform", "xavier_uniform_", "zeros_",
 ]
 
 # torch's own functions, captured once: the fallbacks call these (never a
 # ``torch.nn.init`` attribute looked up at call time, which may be ours).
 _TORCH = {name: getattr(torch.nn.init, name) for name in INIT_NAMES}
+#: torch's private helpers that are here too (in _torch_libs; not routed by patch())
+PRIVATE_NAMES = ("_calculate_fan_in_and_fan_out", "_calculate_correct_fan", "_no_grad_uniform_",
+                 "_no_grad_normal_", "_no_grad_trunc_normal_", "_no_grad_fill_", "_no_grad_zero_")
 
 _MASK64 = (1 << 64) - 1
 _NUMPY_DTYPE = {
@@ -125,6 +140,8 @@ def _numpy_view(tensor):
     """
     cls = type(tensor)
     if cls is not torch.Tensor and cls is not nn.Parameter:
+        if _torch_dtensor.is_dtensor(tensor):  # its local shard, at its global offsets
+            return _torch_dtensor.shard_view(tensor, _numpy_view)
         return None
     dtype = _NUMPY_DTYPE.get(tensor.dtype)
     if dtype is None or tensor.device.type != "cpu" or tensor.layout is not torch.strided:
@@ -178,8 +195,19 @@ def _draw_seed(generator=None) -> int:
 _local = threading.local()
 
 
+# Inside ``patch(seed=...)``: the source of the per-call seeds (set by the
+# routing module, ``_torch_patch``); None: seeds come from torch's RNG.
+_seeder = None
+
+
 def _seed_stream(tensor, generator):
-    """(seed, stream) for one call: the parameter's named stream, else a fresh draw."""
+    """(seed, stream) for one call.
+
+    The parameter's named stream inside :func:`reset_parameters` (other
+    tensors there draw from its forked, seeded torch RNG); else, inside
+    ``patch(seed=...)`` and without an explicit ``generator``, the next seed
+    of that block; else one seed drawn from ``generator`` / torch's RNG.
+    """
     registry = getattr(_local, "registry", None)
     if registry is not None:
         hit = registry.get(id(tensor))
@@ -187,7 +215,35 @@ def _seed_stream(tensor, generator):
             hit = registry.get(_storage_key(tensor))
         if hit is not None:
             return hit[1], hit[2]
+    elif generator is None:
+        seeder = _seeder
+        if seeder is not None:
+            return seeder.next_seed(), 0
     return _draw_seed(generator), 0
+
+
+def _real(value, name):
+    """``float(value)``, with torch's TypeError for arguments that are not numbers."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__float__"):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def _fast_fill(tensor, generator, fill, *args):
+    """The fast path shared by every random function; None when it does not apply.
+
+    When ``tensor`` is a plain CPU tensor fastinit can write (see
+    :func:`_fast_view`), calls ``fill(view, draw, *args)`` -- ``view`` a NumPy
+    view of its memory, ``draw()`` returning the call's ``(seed, stream)``
+    (:func:`_seed_stream`; ``fill`` calls it after its own checks, at most
+    once) -- records the write and returns ``tensor``.  Otherwise returns None
+    and the caller hands the tensor to torch's own function.
+    """
+    view = _fast_view(tensor, generator)
+    if view is None:
+        return None
+    fill(view, lambda: _seed_stream(tensor, generator), *args)
+    return _written(tensor)
 
 
 def _storage_key(tensor):
@@ -287,12 +343,13 @@ def uniform_(tensor, a=0.0, b=1.0, generator=None):
     >>> bool(w.min() >= -1 and w.max() < 1)
     True
     """
-    view = _fast_view(tensor, generator)
-    if view is None:
-        return _TORCH["uniform_"](tensor, a, b, generator)
-    seed, stream = _seed_stream(tensor, generator)
-    fill_uniform(view, float(a), float(b), seed=seed, stream=stream)
-    return _written(tensor)
+    out = _fast_fill(tensor, generator, _fill_uniform, _real(a, "a"), _real(b, "b"))
+    return _TORCH["uniform_"](tensor, a, b, generator) if out is None else out
+
+
+def _fill_uniform(view, draw, low, high):
+    seed, stream = draw()
+    fill_uniform(view, low, high, seed=seed, stream=stream)
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
@@ -305,12 +362,13 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
     >>> round(float(w.std()), 3)
     0.02
     """
-    view = _fast_view(tensor, generator)
-    if view is None:
-        return _TORCH["normal_"](tensor, mean, std, generator)
-    seed, stream = _seed_stream(tensor, generator)
-    fill_normal(view, float(mean), float(std), seed=seed, stream=stream)
-    return _written(tensor)
+    out = _fast_fill(tensor, generator, _fill_normal, _real(mean, "mean"), _real(std, "std"))
+    return _TORCH["normal_"](tensor, mean, std, generator) if out is None else out
+
+
+def _fill_normal(view, draw, mean, std):
+    seed, stream = draw()
+    fill_normal(view, mean, std, seed=seed, stream=stream)
 
 
 def _std_units(bound, mean, std, lower):
@@ -349,25 +407,26 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     >>> bool(w.abs().max() <= 0.04)
     True
     """
-    view = _fast_view(tensor, generator)
-    if view is None:
-        return _TORCH["trunc_normal_"](tensor, mean, std, a, b, generator)
-    mean, std, a, b = float(mean), float(std), float(a), float(b)
+    out = _fast_fill(tensor, generator, _fill_trunc_normal,
+                     _real(mean, "mean"), _real(std, "std"), _real(a, "a"), _real(b, "b"))
+    return _TORCH["trunc_normal_"](tensor, mean, std, a, b, generator) if out is None else out
+
+
+def _fill_trunc_normal(view, draw, mean, std, a, b):
+    """trunc_normal_ with absolute bounds ``a < b`` on a NumPy view."""
     if not a < b:
         raise ValueError(f"a must be < b; got a={a} and b={b}")
-    seed, stream = _seed_stream(tensor, generator)
+    seed, stream = draw()
     if std == 0.0:
-        with torch.no_grad():
-            tensor.fill_(min(max(mean, a), b))
-        return tensor
+        view[...] = min(max(mean, a), b)
+        return
     if std > 0:  # std < 0, NaN: the fill's own validation names the problem
         za, zb = _std_units(a, mean, std, True), _std_units(b, mean, std, False)
         if not za < zb and math.isfinite(mean) and math.isfinite(std):
             _fill_collapsed_window(view, mean, std, a, b, seed, stream)
-            return _written(tensor)
+            return
         a, b = za, zb
     fill_truncated_normal(view, mean, std, a, b, seed=seed, stream=stream)
-    return _written(tensor)
 
 
 def _fill_collapsed_window(view, mean, std, a, b, seed, stream):
@@ -523,17 +582,23 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
     >>> bool(w.abs().max() <= 1 / 16)
     True
     """
-    view = _fast_view(tensor, generator)
-    if view is None:
+    out = _fast_fill(tensor, generator, _fill_kaiming, True, a, mode, nonlinearity)
+    if out is None:
         return _TORCH["kaiming_uniform_"](tensor, a, mode, nonlinearity, generator)
-    if 0 in tensor.shape:
-        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
-        return tensor
-    std = _kaiming_std(tensor, a, mode, nonlinearity)
-    bound = math.sqrt(3.0) * std  # the uniform bound with that standard deviation
-    seed, stream = _seed_stream(tensor, generator)
-    fill_uniform(view, -bound, bound, seed=seed, stream=stream)
-    return _written(tensor)
+    return out
+
+
+def _fill_kaiming(view, draw, uniform, a, mode, nonlinearity):
+    if 0 in view.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=4)
+        return
+    std = _kaiming_std(view, a, mode, nonlinearity)
+    seed, stream = draw()
+    if uniform:
+        bound = math.sqrt(3.0) * std  # the uniform bound with that standard deviation
+        fill_uniform(view, -bound, bound, seed=seed, stream=stream)
+    else:
+        fill_normal(view, 0.0, std, seed=seed, stream=stream)
 
 
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
@@ -550,16 +615,10 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gener
     >>> round(float(w.std()), 2)
     0.1
     """
-    view = _fast_view(tensor, generator)
-    if view is None:
+    out = _fast_fill(tensor, generator, _fill_kaiming, False, a, mode, nonlinearity)
+    if out is None:
         return _TORCH["kaiming_normal_"](tensor, a, mode, nonlinearity, generator)
-    if 0 in tensor.shape:
-        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
-        return tensor
-    std = _kaiming_std(tensor, a, mode, nonlinearity)
-    seed, stream = _seed_stream(tensor, generator)
-    fill_normal(view, 0.0, std, seed=seed, stream=stream)
-    return _written(tensor)
+    return out
 
 
 def _orthogonal_matrix(rows, cols, dtype, seed, stream):
@@ -600,21 +659,22 @@ def orthogonal_(tensor, gain=1, generator=None):
     """
     if tensor.ndimension() < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
-    view = _fast_view(tensor, generator)
-    if view is None:
-        return _TORCH["orthogonal_"](tensor, gain, generator)
-    seed, stream = _seed_stream(tensor, generator)
-    if tensor.numel() == 0:
-        return tensor
-    rows = tensor.size(0)
-    cols = tensor.numel() // rows
-    work = np.float64 if tensor.dtype is torch.float64 else np.float32
+    out = _fast_fill(tensor, generator, _fill_orthogonal, _real(gain, "gain"))
+    return _TORCH["orthogonal_"](tensor, gain, generator) if out is None else out
+
+
+def _fill_orthogonal(view, draw, gain):
+    seed, stream = draw()
+    if view.size == 0:
+        return
+    rows = view.shape[0]
+    cols = view.size // rows
+    work = np.float64 if view.dtype == np.float64 else np.float32
     q = _orthogonal_matrix(rows, cols, work, seed, stream)
     if view.flags.c_contiguous:  # one pass: scale straight into the tensor
         np.multiply(q, work(gain), out=view.reshape(rows, cols), casting="unsafe")
     else:
         view[...] = (q * work(gain)).reshape(view.shape)
-    return _written(tensor)
 
 
 def _sparse_zero(view, num_zeros, seed, stream):
@@ -648,15 +708,15 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
     """
     if tensor.ndimension() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    view = _fast_view(tensor, generator)
-    if view is None:
-        return _TORCH["sparse_"](tensor, sparsity, std, generator)
-    rows = tensor.shape[0]
-    num_zeros = math.ceil(sparsity * rows)
-    seed, stream = _seed_stream(tensor, generator)
+    out = _fast_fill(tensor, generator, _fill_sparse, sparsity, std)
+    return _TORCH["sparse_"](tensor, sparsity, std, generator) if out is None else out
+
+
+def _fill_sparse(view, draw, sparsity, std):
+    num_zeros = math.ceil(sparsity * view.shape[0])
+    seed, stream = draw()
     fill_normal(view, 0.0, float(std), seed=seed, stream=stream)
     _sparse_zero(view, num_zeros, seed, stream)
-    return _written(tensor)
 
 
 def _make_deprecate(meth):
@@ -692,123 +752,6 @@ kaiming_uniform = _make_deprecate(kaiming_uniform_)
 kaiming_normal = _make_deprecate(kaiming_normal_)
 orthogonal = _make_deprecate(orthogonal_)
 sparse = _make_deprecate(sparse_)
-
-
-# ---------------------------------------------------------------------------
-# patch(): route torch.nn.init to this module
-
-_patch_lock = threading.RLock()
-_patch_depth = 0
-_patched = []  # (namespace dict, attribute, torch's function, ours)
-
-
-def _apply_patch():
-    ours = {id(orig): (orig, globals()[name]) for name, orig in _TORCH.items()}
-    for module_name, module in list(sys.modules.items()):
-        if module_name == __name__ or not isinstance(module, types.ModuleType):
-            continue
-        namespace = module.__dict__
-        for attr, value in list(namespace.items()):
-            hit = ours.get(id(value))
-            if hit is not None and hit[0] is value:
-                namespace[attr] = hit[1]
-                _patched.append((namespace, attr, value, hit[1]))
-
-
-def _undo_patch():
-    for namespace, attr, orig, mine in reversed(_patched):
-        if namespace.get(attr) is mine:  # leave what someone else set since alone
-            namespace[attr] = orig
-    _patched.clear()
-
-
-def enable():
-    """enable() -> None
-
-    Route ``torch.nn.init.*`` to the functions of this module until the
-    matching :func:`disable`.  Calls nest: each ``enable()`` needs its own
-    ``disable()``.  Besides the ``torch.nn.init`` attributes, every
-    module-level alias of them in an imported module (``from torch.nn.init
-    import xavier_uniform_``, as ``torch.nn.modules.activation`` and
-    ``torch.nn.modules.transformer`` do) is routed too.  Process-wide.
-
-    >>> import torch, fastinit.torch as fi
-    >>> fi.enable()
-    >>> torch.nn.init.kaiming_uniform_ is fi.kaiming_uniform_
-    True
-    >>> fi.disable()
-    >>> torch.nn.init.kaiming_uniform_ is fi.kaiming_uniform_
-    False
-    """
-    global _patch_depth
-    with _patch_lock:
-        _patch_depth += 1
-        if _patch_depth == 1:
-            try:
-                _apply_patch()
-            except BaseException:
-                _undo_patch()
-                _patch_depth -= 1
-                raise
-
-
-def disable():
-    """disable() -> None
-
-    Undo one :func:`enable`; the last one restores every patched attribute
-    to torch's own function object (an attribute changed by someone else in
-    the meantime is left as they set it).  A no-op when not enabled.
-
-    >>> import fastinit.torch as fi
-    >>> fi.disable()
-    >>> fi.is_enabled()
-    False
-    """
-    global _patch_depth
-    with _patch_lock:
-        if _patch_depth == 0:
-            return
-        _patch_depth -= 1
-        if _patch_depth == 0:
-            _undo_patch()
-
-
-def is_enabled():
-    """is_enabled() -> bool
-
-    Whether ``torch.nn.init`` is routed to fastinit now.
-
-    >>> import fastinit.torch as fi
-    >>> with fi.patch():
-    ...     fi.is_enabled()
-    True
-    """
-    return _patch_depth > 0
-
-
-@contextmanager
-def patch():
-    """patch() -> context manager
-
-    Within the block, ``torch.nn.init.*`` are the functions of this module
-    (see :func:`enable`), so unchanged model code initializes through
-    fastinit; on exit, also after an exception, torch's own function objects
-    are back.  Nested blocks are safe.
-
-    Each init call draws one seed from torch's RNG, so ``torch.manual_seed``
-    keeps model construction reproducible.
-
-    >>> import torch, fastinit.torch as fi
-    >>> with fi.patch():
-    ...     conv = torch.nn.Conv2d(16, 32, 3)
-    >>> bool(conv.weight.abs().max() <= 1 / 12)
-    True
-    """
-    enable()
-    try:
-        yield
-    finally:
-        disable()
 
 
 # ---------------------------------------------------------------------------
@@ -1038,6 +981,8 @@ def reset_parameters(module, *, seed, prefix=""):
     So the values do not depend on construction order or on the other
     modules of the model, and a model built on the meta device and
     materialized with ``to_empty(device="cpu")`` gets its default statistics.
+    A module with parameters or buffers still on the meta device raises
+    ``ValueError`` (call ``to_empty`` first).
     The fills run in parallel (large tensors each over all of fastinit's
     threads, small ones in a thread pool).  Tensors on other devices or of
     other dtypes get the same values, made on the CPU and copied.
@@ -1057,6 +1002,14 @@ def reset_parameters(module, *, seed, prefix=""):
         return f"{prefix}.{name}" if prefix else name
 
     params = list(module.named_parameters())
+    on_meta = [full(n) for n, t in params + list(module.named_buffers()) if t.is_meta]
+    if on_meta:
+        more = len(on_meta) - 5
+        shown = ", ".join(on_meta[:5]) + (f" and {more} more" if more > 0 else "")
+        raise ValueError(
+            f"fastinit.torch.reset_parameters: module is on the meta device ({shown} have no "
+            'memory); call module.to_empty(device="cpu") first, or use '
+            "fastinit.torch.materialize(module, seed=...)")
     name_of = {id(p): full(n) for n, p in params}
     registry = {}
     for n, p in params:
@@ -1107,3 +1060,23 @@ def reset_parameters(module, *, seed, prefix=""):
 
 def _entries(pending, registry):
     return [(p, spec, registry[id(p)][1], registry[id(p)][2]) for p, spec in pending.values()]
+
+
+# torch's private helpers, the model libraries' init functions, materialize(),
+# deferred() and patch() live in their own modules (each imports this one)
+from ._torch_libs import (  # noqa: F401 (torch's private helpers, re-exported)
+    _calculate_correct_fan,
+    _calculate_fan_in_and_fan_out,
+    _no_grad_fill_,
+    _no_grad_normal_,
+    _no_grad_trunc_normal_,
+    _no_grad_uniform_,
+    _no_grad_zero_,
+    lecun_normal_,
+    trunc_normal_tf_,
+    variance_scaling_,
+)
+from ._torch_materialize import deferred, materialize
+from ._torch_patch import disable, enable, is_enabled, patch
+
+__all__ += ["deferred", "materialize"]

@@ -3,13 +3,23 @@
 The factories have JAX's names, arguments, defaults and formulas and return
 ``init(key, shape, dtype=<the factory's dtype>, out_sharding=None)``; ``zeros``
 and ``ones`` are init functions themselves, as in JAX.  The samples are made on
-the host by fastinit's compiled fills, then handed to JAX
-(``jax.numpy.asarray``, or ``jax.device_put(x, out_sharding)``).
+the host by fastinit's compiled fills, then handed to JAX.
 
 Importing this module does not import JAX.  When JAX is installed the
-initializers return JAX arrays, otherwise NumPy arrays.  They run eagerly on
-concrete keys: call them outside ``jax.jit`` (as parameter initialization
-usually is).
+initializers return JAX arrays, otherwise NumPy arrays.
+
+* Eager calls (a concrete key): the values are sampled into an aligned host
+  buffer that JAX adopts without a copy on the CPU backend (DLPack).  With
+  ``out_sharding`` (a ``Sharding``, or a ``PartitionSpec`` on the mesh set
+  with ``jax.set_mesh``) each addressable shard is computed from its own index
+  region (``jax.make_array_from_callback``), never the whole array on one
+  device; the result equals the unsharded one bit for bit.
+* Traced calls (``jax.jit``, ``jax.vmap``, ``jax.eval_shape``, flax
+  ``init``/``apply``, ``nnx.jit``): a ``jax.pure_callback`` receives the key's
+  data and runs the same host code, so a key gives the same bits traced or
+  eager; under ``eval_shape`` only the shape and dtype are computed.  vmap
+  over keys gives the per-key values.  ``out_sharding`` becomes a sharding
+  constraint on the result.
 
 Keys.  ``key`` is an ``int`` seed (or anything ``fastinit.resolve_seed``
 accepts), a JAX PRNG key (typed, from ``jax.random.key``, or raw uint32, from
@@ -21,8 +31,15 @@ words ``(hi, lo)`` gives the 64-bit seed ``hi * 2**32 + lo``, so
 from stream 0 of that seed.
 
 dtypes: float16, bfloat16, float32, float64 (``dtype=None`` is JAX's default
-float dtype: float32, or float64 with ``jax_enable_x64``).  Complex dtypes
-raise ``TypeError``.
+float dtype: float32, or float64 with ``jax_enable_x64``; float64 is computed
+as float32 without it, as JAX does).  Complex dtypes where JAX takes them
+(``normal`` and ``variance_scaling`` and its presets): element ``i``'s real and
+imaginary parts are elements ``2i`` and ``2i + 1`` of the real stream (the
+array viewed as real), each with half the variance for normals; the uniform
+disk and truncated complex normal of ``variance_scaling`` are made from two
+uniforms ``(u, v)`` per element, as JAX's formulas:
+radius ``sqrt(2u)`` resp. ``sqrt(-log(1 - (1 - e^-4) u))``, angle ``2 pi v``.
+``zeros``, ``ones`` and ``constant`` take integer and bool dtypes too.
 
 >>> import fastinit.jax as fij
 >>> init = fij.glorot_uniform()
@@ -32,18 +49,21 @@ True
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import numbers
-import sys
+import typing
 
 import ml_dtypes
 import numpy as np
 
-from ._core import fill_normal, fill_truncated_normal, fill_uniform, resolve_seed
-from .fans import compute_fans
+from .._core import fill_normal, fill_truncated_normal, fill_uniform
+from ..fans import compute_fans
+from ..initializers import _runs
+from . import _bridge
+from ._bridge import seed_from_key_data
 
 __all__ = [
+    "Initializer",
     "constant",
     "delta_orthogonal",
     "glorot_normal",
@@ -57,6 +77,7 @@ __all__ = [
     "normal",
     "ones",
     "orthogonal",
+    "seed_from_key_data",
     "truncated_normal",
     "uniform",
     "variance_scaling",
@@ -68,67 +89,58 @@ __all__ = [
 #: stddev of the standard normal truncated to (-2, 2): variance_scaling divides
 #: by it so the truncated samples have the intended standard deviation.
 TRUNCATED_NORMAL_STD_2 = 0.87962566103423978
+#: stddev of the complex standard normal truncated to modulus 2 (JAX's constant).
+COMPLEX_TRUNCATED_NORMAL_STD_2 = 0.95311164380491208
 
 _MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 _DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
 _FLOATS = tuple(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16, np.float32, np.float64))
+_COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
 
-_jax_module = None
-_jax_checked = False
+
+@typing.runtime_checkable
+class Initializer(typing.Protocol):
+    """What every initializer here is (as ``jax.nn.initializers.Initializer``):
+    ``init(key, shape, dtype=None, out_sharding=None) -> Array``.
+
+    >>> import fastinit.jax as fij
+    >>> isinstance(fij.he_normal(), fij.Initializer)
+    True
+    """
+
+    def __call__(self, key, shape, dtype=None, out_sharding=None):
+        raise NotImplementedError
 
 
 def _jax():
-    """The jax module if it is installed (imported on first need), else None."""
-    global _jax_module, _jax_checked
-    if not _jax_checked:
-        try:
-            import jax
-        except ImportError:
-            jax = None
-        _jax_module, _jax_checked = jax, True
-    return _jax_module
-
-
-def _seed_from_key(key) -> int:
-    """The 64-bit fastinit seed of an int seed or a JAX PRNG key (see the module doc)."""
-    if key is None or isinstance(key, (numbers.Integral, np.random.Generator,
-                                       np.random.SeedSequence)):
-        return resolve_seed(key)
-    jax = sys.modules.get("jax")  # a JAX key implies JAX is already imported
-    if jax is not None and isinstance(key, jax.Array):
-        tracer = getattr(jax.core, "Tracer", ())
-        if tracer and isinstance(key, tracer):
-            raise TypeError(
-                "fastinit.jax initializers need a concrete key: call them outside "
-                "jax.jit / vmap (got a traced key)")
-        if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-            key = jax.random.key_data(key)
-    data = np.asarray(key)
-    if data.dtype != np.uint32:
-        raise TypeError(
-            "key must be an int seed, a JAX PRNG key or uint32 key data; "
-            f"got {type(key).__name__} of dtype {data.dtype}")
-    if data.ndim != 1 or data.size == 0:
-        raise ValueError(f"key must be a single PRNG key; got key data of shape {data.shape}")
-    if data.size == 2:
-        return (int(data[0]) << 32) | int(data[1])
-    digest = hashlib.blake2b(data.astype("<u4").tobytes(), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
+    return _bridge.jax_module()
 
 
 def _default_float():
-    jax = sys.modules.get("jax")
+    jax = _bridge.jax_module()
     if jax is not None and jax.config.jax_enable_x64:
         return np.dtype(np.float64)
     return np.dtype(np.float32)
 
 
-def _check_dtype(dtype):
+def _canonical(dt):
+    """JAX's dtype for ``dt`` (float64 -> float32 without x64, as JAX does)."""
+    jax = _bridge.jax_module()
+    if jax is not None:
+        return np.dtype(jax.dtypes.canonicalize_dtype(dt))
+    return dt
+
+
+def _check_dtype(dtype, *, complex_ok=False, int_ok=False):
     dt = _default_float() if dtype is None else np.dtype(dtype)
-    if dt not in _FLOATS:
-        raise TypeError(
-            f"dtype must be float16, bfloat16, float32 or float64; got {dt}"
-            + (" (complex initializers: use jax.nn.initializers)" if dt.kind == "c" else ""))
+    ok = dt in _FLOATS or (complex_ok and dt in _COMPLEX) or (int_ok and dt.kind in "biuc")
+    if not ok:
+        accepted = "float16, bfloat16, float32 or float64"
+        if complex_ok:
+            accepted += " (or complex64, complex128)"
+        if int_ok:
+            accepted = "a float, complex, integer or bool dtype"
+        raise TypeError(f"dtype must be {accepted}; got {dt}")
     return dt
 
 
@@ -147,16 +159,92 @@ def _check_shape(shape):
     return tuple(int(d) for d in dims)
 
 
-def _out(array, out_sharding=None):
-    """Hand a NumPy result to JAX when it is installed."""
-    jax = _jax()
-    if jax is None:
-        if out_sharding is not None:
-            raise ValueError("out_sharding needs JAX, which is not installed")
-        return array
-    if out_sharding is not None:
-        return jax.device_put(array, out_sharding)
-    return jax.numpy.asarray(array)
+class _Plan:
+    """One call's work: ``fill(out, box, seed)`` writes the values of the full
+    ``shape`` inside ``box`` into ``out`` (whose shape is the box's)."""
+
+    constant = False
+
+    def __init__(self, shape, dtype, fill):
+        self.shape, self.dtype, self._fill = shape, dtype, fill
+        # what JAX holds: float64 is computed, then rounded to float32 without x64
+        self.out_dtype = _canonical(dtype)
+
+    def fill(self, out, box, seed):
+        """Write the values inside ``box`` into ``out`` (of dtype ``out_dtype``)."""
+        if out.dtype == self.dtype:
+            self._fill(out, box, seed)
+        else:
+            tmp = np.empty(out.shape, self.dtype)
+            self._fill(tmp, box, seed)
+            out[...] = tmp
+
+    def host(self, seed):
+        out = np.empty(self.shape, self.out_dtype)
+        self.fill(out, [(0, n) for n in self.shape], seed)
+        return out
+
+
+class _ConstantPlan(_Plan):
+    constant = True
+
+    def __init__(self, shape, dtype, value):
+        value = np.asarray(value)
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = value.astype(dtype)
+        try:
+            full = np.broadcast_to(cast, shape)
+        except ValueError:
+            raise ValueError(f"value of shape {value.shape} does not broadcast to "
+                             f"shape {shape}") from None
+
+        self.value = cast
+
+        def fill(out, box, seed):
+            out[...] = full[tuple(slice(a, b) for a, b in box)]
+        super().__init__(shape, dtype, fill)
+
+
+def _elementwise(fill_fn, *params, negate=False):
+    """``make(shape) -> fill(out, box, seed)`` of a real fastinit fill, by C-order offsets."""
+    def make(shape):
+        def fill(out, box, seed):
+            for view, offset in _runs(out, shape, box):
+                fill_fn(view, *params, seed=seed, offset=offset)
+            if negate:
+                np.negative(out, out=out)
+        return fill
+    return make
+
+
+def _complex(make_real, shape, dtype, transform=None):
+    """The fill of a complex array as its real view ``shape + (2,)``."""
+    real_dtype = np.dtype(np.float32 if dtype == np.complex64 else np.float64)
+    real_shape = shape + (2,)
+    real_fill = make_real(real_shape)
+
+    def fill(out, box, seed):
+        view = out.view(real_dtype).reshape(out.shape + (2,)) if out.size else \
+            np.empty(out.shape + (2,), real_dtype)
+        real_fill(view, list(box) + [(0, 2)], seed)
+        if transform is not None and out.size:
+            transform(out, view)
+    return fill
+
+
+def _polar(radius):
+    """Complex ``radius(u) * exp(2 pi i v)`` from the uniforms ``(u, v)`` of each element."""
+    def transform(out, view):
+        u, v = view[..., 0].copy(), view[..., 1].copy()
+        out[...] = radius(u) * np.exp(1j * (2 * np.pi) * v)
+    return transform
+
+
+def _plan(key_shape, dtype, make, *, complex_make=None, complex_transform=None):
+    if dtype in _COMPLEX:
+        return _Plan(key_shape, dtype, _complex(complex_make or make, key_shape, dtype,
+                                                complex_transform))
+    return _Plan(key_shape, dtype, make(key_shape))
 
 
 def zeros(key, shape, dtype=None, out_sharding=None):
@@ -168,7 +256,8 @@ def zeros(key, shape, dtype=None, out_sharding=None):
     >>> fij.zeros(0, (2, 3)).sum().item()
     0.0
     """
-    return _out(np.zeros(_check_shape(shape), _check_dtype(dtype)), out_sharding)
+    plan = _ConstantPlan(_check_shape(shape), _check_dtype(dtype, int_ok=True), 0)
+    return _bridge.run(plan, key, out_sharding)
 
 
 def ones(key, shape, dtype=None, out_sharding=None):
@@ -180,7 +269,8 @@ def ones(key, shape, dtype=None, out_sharding=None):
     >>> fij.ones(0, (3, 2)).sum().item()
     6.0
     """
-    return _out(np.ones(_check_shape(shape), _check_dtype(dtype)), out_sharding)
+    plan = _ConstantPlan(_check_shape(shape), _check_dtype(dtype, int_ok=True), 1)
+    return _bridge.run(plan, key, out_sharding)
 
 
 def constant(value, dtype=None):
@@ -193,7 +283,8 @@ def constant(value, dtype=None):
     -42.0
     """
     def init(key, shape, dtype=dtype, out_sharding=None):
-        return _out(np.full(_check_shape(shape), value, _check_dtype(dtype)), out_sharding)
+        plan = _ConstantPlan(_check_shape(shape), _check_dtype(dtype, int_ok=True), value)
+        return _bridge.run(plan, key, out_sharding)
     return init
 
 
@@ -212,11 +303,9 @@ def uniform(scale=1e-2, dtype=None):
     scale = float(scale)
 
     def init(key, shape, dtype=dtype, out_sharding=None):
-        out = np.empty(_check_shape(shape), _check_dtype(dtype))
-        fill_uniform(out, 0.0, abs(scale), seed=_seed_from_key(key))
-        if scale < 0:
-            np.negative(out, out=out)
-        return _out(out, out_sharding)
+        make = _elementwise(fill_uniform, 0.0, abs(scale), negate=scale < 0)
+        plan = _plan(_check_shape(shape), _check_dtype(dtype), make)
+        return _bridge.run(plan, key, out_sharding)
     return init
 
 
@@ -233,9 +322,11 @@ def normal(stddev=1e-2, dtype=None):
     stddev = float(stddev)
 
     def init(key, shape, dtype=dtype, out_sharding=None):
-        out = np.empty(_check_shape(shape), _check_dtype(dtype))
-        fill_normal(out, 0.0, abs(stddev), seed=_seed_from_key(key))
-        return _out(out, out_sharding)
+        # complex: real and imaginary parts each N(0, stddev**2 / 2), as jax.random.normal
+        plan = _plan(_check_shape(shape), _check_dtype(dtype, complex_ok=True),
+                     _elementwise(fill_normal, 0.0, abs(stddev)),
+                     complex_make=_elementwise(fill_normal, 0.0, abs(stddev) / math.sqrt(2)))
+        return _bridge.run(plan, key, out_sharding)
     return init
 
 
@@ -260,9 +351,9 @@ def truncated_normal(stddev=1e-2, dtype=None, lower=-2.0, upper=2.0):
     a, b = (lower, upper) if stddev >= 0 else (-upper, -lower)
 
     def init(key, shape, dtype=dtype, out_sharding=None):
-        out = np.empty(_check_shape(shape), _check_dtype(dtype))
-        fill_truncated_normal(out, 0.0, abs(stddev), a, b, seed=_seed_from_key(key))
-        return _out(out, out_sharding)
+        plan = _plan(_check_shape(shape), _check_dtype(dtype),
+                     _elementwise(fill_truncated_normal, 0.0, abs(stddev), a, b))
+        return _bridge.run(plan, key, out_sharding)
     return init
 
 
@@ -304,7 +395,7 @@ def variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_a
 
     def init(key, shape, dtype=dtype, out_sharding=None):
         shape = _check_shape(shape)
-        dt = _check_dtype(dtype)
+        dt = _check_dtype(dtype, complex_ok=True)
         fan_in, fan_out = compute_fans(shape, layout="jax", in_axis=in_axis,
                                        out_axis=out_axis, batch_axis=batch_axis)
         if mode == "fan_in":
@@ -318,17 +409,27 @@ def variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_a
         if denominator == 0:
             raise ValueError(f"variance_scaling: mode {mode!r} gives n = 0 for shape {shape}")
         variance = scale / denominator
-        seed = _seed_from_key(key)
-        out = np.empty(shape, dt)
+        complex_make = complex_transform = None
         if distribution == "truncated_normal":
             stddev = math.sqrt(variance) / TRUNCATED_NORMAL_STD_2
-            fill_truncated_normal(out, 0.0, stddev, -2.0, 2.0, seed=seed)
+            make = _elementwise(fill_truncated_normal, 0.0, stddev, -2.0, 2.0)
+            # complex: modulus of a complex normal truncated to 2, uniform angle
+            c_std = math.sqrt(variance) / COMPLEX_TRUNCATED_NORMAL_STD_2
+            t = 1 - math.exp(-4.0)
+            complex_make = _elementwise(fill_uniform, 0.0, 1.0)
+            complex_transform = _polar(lambda u: np.sqrt(-np.log1p(-t * u)) * c_std)
         elif distribution == "normal":
-            fill_normal(out, 0.0, math.sqrt(variance), seed=seed)
+            make = _elementwise(fill_normal, 0.0, math.sqrt(variance))
+            complex_make = _elementwise(fill_normal, 0.0, math.sqrt(variance / 2))
         else:
             limit = math.sqrt(3 * variance)
-            fill_uniform(out, -limit, limit, seed=seed)
-        return _out(out, out_sharding)
+            make = _elementwise(fill_uniform, -limit, limit)
+            # complex: uniform on the disk of radius sqrt(2 variance)
+            complex_make = _elementwise(fill_uniform, 0.0, 1.0)
+            complex_transform = _polar(lambda u: np.sqrt(2 * u) * math.sqrt(variance))
+        plan = _plan(shape, dt, make, complex_make=complex_make,
+                     complex_transform=complex_transform)
+        return _bridge.run(plan, key, out_sharding)
     return init
 
 
@@ -466,12 +567,15 @@ def orthogonal(scale=1.0, column_axis=-1, dtype=None):
     True
     """
     def init(key, shape, dtype=dtype, out_sharding=None):
-        if out_sharding is not None and _jax() is None:
-            raise ValueError("out_sharding needs JAX, which is not installed")
         shape = _check_shape(shape)
         dt = _check_dtype(dtype)
-        q = _orthogonal_array(_seed_from_key(key), shape, scale, column_axis, dt)
-        return _out(q, out_sharding)
+        if len(shape) < 2:
+            raise ValueError("orthogonal initializer requires at least a 2D shape")
+
+        def fill(out, box, seed):  # the whole matrix, then the box (QR couples all)
+            q = _orthogonal_array(seed, shape, scale, column_axis, dt)
+            out[...] = q[tuple(slice(a, b) for a, b in box)]
+        return _bridge.run(_Plan(shape, dt, fill), key, out_sharding)
     return init
 
 
@@ -496,11 +600,12 @@ def delta_orthogonal(scale=1.0, column_axis=-1, dtype=None):
             raise ValueError("Delta orthogonal initializer requires a 3D, 4D or 5D shape.")
         if shape[-1] < shape[-2]:
             raise ValueError("`fan_in` must be less or equal than `fan_out`. ")
-        seed = _seed_from_key(key)
-        w = np.zeros(shape, dt)
-        if 0 in shape:  # an empty array: no centre to set (JAX raises IndexError)
-            return _out(w, out_sharding)
-        ortho = _orthogonal_array(seed, shape[-2:], scale, column_axis, dt)
-        w[tuple((k - 1) // 2 for k in shape[:-2])] = ortho
-        return _out(w, out_sharding)
+
+        def fill(out, box, seed):
+            w = np.zeros(shape, dt)
+            if 0 not in shape:  # an empty array has no centre (JAX raises IndexError)
+                ortho = _orthogonal_array(seed, shape[-2:], scale, column_axis, dt)
+                w[tuple((k - 1) // 2 for k in shape[:-2])] = ortho
+            out[...] = w[tuple(slice(a, b) for a, b in box)]
+        return _bridge.run(_Plan(shape, dt, fill), key, out_sharding)
     return init
