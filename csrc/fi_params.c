@@ -13,8 +13,8 @@ void fi_params_key(fi_params *p, uint64_t seed, uint64_t stream)
     p->k1 = (uint32_t)(seed >> 32);
     p->s0 = (uint32_t)stream;
     p->s1 = (uint32_t)(stream >> 32);
-    p->far32 = 0;  /* set by fi_params_truncnorm */
-    p->stream = 0; /* set by the caller for large fills */
+    p->stream = 0; /* set by the caller for large fills (far32: by
+                    * fi_params_truncnorm, which may run first) */
 }
 
 void fi_params_uniform(fi_params *p, double low, double high)

@@ -7,6 +7,12 @@ that lie about their size -- and every mutant is opened with
 ``fastinit.load``, its tensors' shapes/dtypes queried and their data read,
 and then used as ``pretrained=`` for ``init_params``.
 
+Each mutant is also read by the format's reference reader (the
+``safetensors`` library, ``numpy.load``, ``h5py``): what the reference refuses,
+fastinit must refuse; what fastinit refuses, the reference must refuse too,
+but for the documented cases in ``STRICTER``; and where both load a file,
+every tensor must have the same shape, dtype and bytes.
+
 Each mutant must load, or fail with ``ValueError`` (``OSError`` for the file
 system) -- never another exception, never a crash -- and must not make the
 process allocate memory in proportion to a size the file merely declares:
@@ -48,6 +54,16 @@ except ImportError:  # pragma: no cover - h5py is optional
 
 # Known bugs, by (exception type, text in the message): the test that pins each.
 KNOWN_BUGS = {
+}
+# Where fastinit refuses a file its reference reader accepts, on purpose
+# (docs/robustness.md): the text of fastinit's message.
+STRICTER = {
+    # NumPy returns a member that is not a .npy array as raw bytes; fastinit
+    # loads arrays only.
+    "npz": ("is not a valid .npy array (not a .npy file",
+            # a compressed size larger than the whole archive: zipfile reads the
+            # local header's size instead; fastinit refuses the lie
+            "the zip directory says it holds"),
 }
 # ValueErrors whose message does not name the file (API.md section 6 wants it named)
 KNOWN_UNNAMED = {
@@ -188,6 +204,36 @@ def safetensors_lies(base):
     big = {"t%d" % i: {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}
            for i in range(20_000)}
     yield "20000 aliasing entries", safetensors_bytes(big, data)
+    # the tiling rules: offsets from 0, no gap, no overlap, no alias, no trailing bytes
+    u8 = lambda b, e: {"dtype": "U8", "shape": [e - b], "data_offsets": [b, e]}
+    for label, entries, blob in (
+            ("alias", {"a": u8(0, 4), "b": u8(0, 4)}, 4), ("overlap", {"a": u8(0, 4), "b": u8(2, 6)}, 6),
+            ("gap", {"a": u8(0, 2), "b": u8(3, 5)}, 5), ("trailing byte", {"a": u8(0, 4)}, 5),
+            ("starts at 1", {"a": u8(1, 5)}, 5), ("empty ones", {"a": u8(0, 0), "b": u8(0, 0)}, 0),
+            ("empty at the end", {"a": u8(0, 2), "b": u8(2, 2)}, 2),
+            ("empty past the end", {"a": u8(0, 2), "b": u8(3, 3)}, 2),
+            ("reversed order", {"b": u8(2, 4), "a": u8(0, 2)}, 4)):
+        yield label, safetensors_bytes(entries, bytes(range(blob)))
+    e = '"dtype":"U8","shape":[2],"data_offsets":[0,2]'
+    for label, h in (("repeated field", '{"a":{%s,"shape":[2]}}' % e),
+                     ("repeated tensor", '{"a":{%s},"a":{%s}}' % (e, e)),
+                     ("repeated metadata", '{"__metadata__":{},"__metadata__":{},"a":{%s}}' % e),
+                     ("repeated metadata key", '{"__metadata__":{"k":"v","k":"w"},"a":{%s}}' % e),
+                     ("minus zero", '{"a":{"dtype":"U8","shape":[-0],"data_offsets":[0,0]}}'),
+                     ("minus zero unknown", '{"a":{%s,"x":-0}}' % e),
+                     ("lone surrogate", '{"a":{%s,"x":"\\ud800"}}' % e),
+                     ("surrogate pair", '{"a":{%s,"x":"\\ud83d\\ude00"}}' % e),
+                     ("1e400 unknown", '{"a":{%s,"x":1e400}}' % e),
+                     ("huge int unknown", '{"a":{%s,"x":%s}}' % (e, "9" * 400)),
+                     ("depth 127", '{"a":{%s,"x":%s}}' % (e, "[" * 125 + "]" * 125)),
+                     ("depth 128", '{"a":{%s,"x":%s}}' % (e, "[" * 126 + "]" * 126)),
+                     ("array entry", '{"a":["U8",[2],[0,2]]}'),
+                     ("array entry of 4", '{"a":["U8",[2],[0,2],1]}'),
+                     ("metadata null", '{"__metadata__":null,"a":{%s}}' % e),
+                     ("offset 2**64", '{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,%d]}}'
+                      % 2**64),
+                     ("vertical tab", '{\x0b"a":{%s}}' % e), ("BOM", '\ufeff{"a":{%s}}' % e)):
+        yield label, safetensors_bytes(h.encode("utf-8"), b"ab")
 
 
 def npy_lies(base):
@@ -234,6 +280,8 @@ def npz_lies(base):
     yield "path member name", zip_bytes([("../../w.npy", good), ("/abs.npy", good)])
     yield "empty member name", zip_bytes([(".npy", good)])
     yield "empty zip", zip_bytes([])
+    yield "members w and w.npy", zip_bytes([("w", good), ("w.npy", npy_bytes(np.ones(2)))])
+    yield "members w.npy and w", zip_bytes([("w.npy", npy_bytes(np.ones(2))), ("w", good)])
     yield "nested zip", zip_bytes([("w.npy", zip_bytes([("x.npy", good)]))])
     # zip-level lies on a valid archive: sizes in the local and central headers
     z = bytearray(zip_bytes([("w.npy", good)]))
@@ -319,9 +367,13 @@ def vm_size():
 stage = None
 
 
+values = {}  # name -> (shape, dtype, first bytes) as fastinit read them
+
+
 def exercise(path):
     global stage
     stage = "load"
+    values.clear()
     ckpt = fi.load(path)
     try:
         stage = "read"
@@ -330,6 +382,7 @@ def exercise(path):
             ckpt.shape(name)
             ckpt.dtype(name)
             a = np.asarray(ckpt[name])
+            values[name] = (a.shape, a.dtype.str, a.tobytes()[:4096])
             if a.dtype.kind in "fiucb" or a.dtype == BF16:
                 a.astype(np.float64).sum()
             bytes(a.tobytes()[:64])
@@ -348,12 +401,59 @@ def exercise(path):
     return len(names)
 
 
+def reference(path):
+    """(None, values) if the reference reader reads every tensor of ``path``,
+    else (its error, None); values as in ``exercise``."""
+    seen = {}
+
+    def keep(name, a):
+        a = np.asarray(a)
+        seen[name] = (a.shape, a.dtype.str, a.tobytes()[:4096])
+
+    try:
+        if fmt == "safetensors":
+            from safetensors import safe_open
+            with safe_open(path, "np") as f:
+                for k in f.keys():
+                    try:
+                        keep(k, f.get_tensor(k))
+                    except AttributeError as e:  # its NumPy side lacks float8 names
+                        if "has no attribute 'float8" not in str(e):
+                            raise
+        elif fmt == "npy":
+            keep(os.path.basename(path)[:-4], np.load(path, allow_pickle=False))
+        elif fmt == "npz":
+            with np.load(path, allow_pickle=False) as z:
+                for k in z.files:
+                    v = z[k]
+                    if isinstance(v, np.ndarray):
+                        keep(k, v)
+                for k in values:  # NumPy's lookup of each name fastinit gives
+                    if k not in seen and isinstance(z.get(k), np.ndarray):
+                        keep(k, z[k])
+        else:
+            import h5py
+            with h5py.File(path, "r") as f:
+                found = []
+                f.visititems(lambda n, o: found.append((n, o)) if isinstance(o, h5py.Dataset)
+                             else None)
+                for n, d in found:
+                    keep(n.decode("utf-8", "surrogateescape") if isinstance(n, bytes) else n,
+                         d[()])
+        return None, seen
+    except MemoryError:
+        return "MemoryError", None
+    except Exception as e:  # noqa: BLE001 - any refusal counts
+        return f"{type(e).__name__}: {e}"[:200], None
+
+
 import warnings
 warnings.simplefilter("ignore")
 resource.setrlimit(resource.RLIMIT_AS, (vm_size() + limit, vm_size() + limit))
 ext = "." + fmt
 progress = open(os.path.join(workdir, "progress"), "w")
-results = {"ok": 0, "errors": {}, "unexpected": [], "unnamed": [], "n": 0}
+results = {"ok": 0, "errors": {}, "unexpected": [], "unnamed": [], "n": 0,
+           "only_reference_refuses": [], "only_fastinit_refuses": [], "other_values": []}
 for i, (label, blob) in enumerate(cases()):
     path = os.path.join(workdir, "case%d%s" % (i, ext))
     with open(path, "wb") as f:
@@ -361,10 +461,12 @@ for i, (label, blob) in enumerate(cases()):
     progress.write("%d %s\n" % (i, label))
     progress.flush()
     results["n"] += 1
+    refused = None
     try:
         exercise(path)
         results["ok"] += 1
     except (ValueError, OSError) as e:
+        refused = None if stage == "init_params" else str(e)[:200]
         name = type(e).__name__
         results["errors"][name] = results["errors"].get(name, 0) + 1
         if (isinstance(e, ValueError) and stage != "init_params"
@@ -373,6 +475,15 @@ for i, (label, blob) in enumerate(cases()):
     except BaseException as e:  # everything else is a finding
         results["unexpected"].append([label, type(e).__name__, str(e)[:300],
                                       traceback.format_exc()[-1500:]])
+    ref, ref_values = reference(path)
+    if ref is None and refused is None:
+        for k in sorted(set(values) & set(ref_values), key=repr):
+            if values[k] != ref_values[k]:
+                results["other_values"].append([label, k])
+    if ref is not None and refused is None:
+        results["only_reference_refuses"].append([label, ref])
+    elif ref is None and refused is not None:
+        results["only_fastinit_refuses"].append([label, refused])
     os.unlink(path)
 print(json.dumps(results))
 '''
@@ -425,6 +536,17 @@ def test_mutated_files_load_or_raise_value_error(fmt, tmp_path):
                                     for label, exc, msg, tb in unknown[:5])
     unnamed = [u for u in results["unnamed"] if _known_unnamed(u) is None]
     assert not unnamed, f"ValueErrors that do not name the file: {unnamed[:5]}"
+    # against the reference reader (safetensors, NumPy, h5py), both ways
+    print(f"{fmt}: refused by the reference only: {len(results['only_reference_refuses'])}, "
+          f"by fastinit only: {len(results['only_fastinit_refuses'])}")
+    assert not results["only_reference_refuses"], \
+        f"files the reference reader refuses but fastinit loads: " \
+        f"{results['only_reference_refuses'][:5]}"
+    assert not results["other_values"], \
+        f"tensors whose values differ from the reference reader's: {results['other_values'][:5]}"
+    stricter = [u for u in results["only_fastinit_refuses"]
+                if not any(text in u[1] for text in STRICTER.get(fmt, ()))]
+    assert not stricter, f"files only fastinit refuses, for no documented reason: {stricter[:5]}"
 
 
 @linux_only

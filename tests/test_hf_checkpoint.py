@@ -321,6 +321,71 @@ def test_from_hf_tensors_computed_whole_equal_too(tmp_path, monkeypatch):
         np.testing.assert_array_equal(got[name], theirs[name].numpy(), err_msg=name)
 
 
+def _tiny_gpt2(tmp_path):
+    torch, transformers = _transformers()
+    config = transformers.GPT2Config(vocab_size=80, n_positions=24, n_embd=16, n_layer=3,
+                                     n_head=2, architectures=["GPT2LMHeadModel"])
+    directory = tmp_path / "config-gpt2"
+    config.save_pretrained(directory)
+    return torch, transformers, directory
+
+
+@pytest.mark.parametrize("model, scheme, dtype", [
+    ("llama", "llama3-depth", "float32"), ("llama", "llama3-depth", "bfloat16"),
+    ("gpt2", "gpt2", "float32")])
+def test_from_hf_with_a_scheme_equals_materialize(tmp_path, model, scheme, dtype):
+    """--scheme with --from-hf: materialize(model, seed, scheme=) bit for bit, streamed."""
+    if model == "llama":
+        torch, transformers, config_dir = _tiny_llama(tmp_path, False)
+    else:
+        torch, transformers, config_dir = _tiny_gpt2(tmp_path)
+    import fastinit.torch as fi
+
+    out = str(tmp_path / "out") + "/"
+    assert _init("--from-hf", str(config_dir), "-o", out, "--seed", "5", "--scheme", scheme,
+                 "--dtype", dtype, "--max-shard-size", "10KB", "--chunk-size", "256") == 0
+    loaded, info = transformers.AutoModelForCausalLM.from_pretrained(
+        out, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert not info["mismatched_keys"]
+    config = transformers.AutoConfig.from_pretrained(config_dir)
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(config,
+                                                              dtype=getattr(torch, dtype))
+    theirs = fi.materialize(model, seed=5, scheme=scheme).state_dict()
+    ours = loaded.state_dict()
+    assert sorted(ours) == sorted(theirs)
+    for name, value in theirs.items():
+        assert torch.equal(ours[name].view(torch.int16 if dtype == "bfloat16" else value.dtype),
+                           value.view(torch.int16 if dtype == "bfloat16" else value.dtype)), name
+    # the scheme decided the values: not the model's own init
+    with torch.device("meta"):
+        plain = transformers.AutoModelForCausalLM.from_config(config,
+                                                              dtype=getattr(torch, dtype))
+    own = fi.materialize(plain, seed=5).state_dict()
+    assert any(not torch.equal(own[n], theirs[n]) for n, _ in model.named_parameters())
+
+
+def test_from_hf_scheme_without_a_rule_writes_nothing(tmp_path, capsys):
+    _, _, config_dir = _tiny_gpt2(tmp_path)
+    out = tmp_path / "out"
+    # torchtitan's Llama 3 has no position embeddings: refused, naming the tensor
+    assert _init("--from-hf", str(config_dir), "-o", str(out) + "/", "--scheme",
+                 "llama3-depth") == 1
+    assert "transformer.wpe.weight" in capsys.readouterr().err
+    assert not out.exists() or not os.listdir(out)
+
+
+def test_from_hf_scheme_changes_the_spec_hash(tmp_path):
+    _, _, config_dir = _tiny_gpt2(tmp_path)
+    from fastinit._hf_model import HFSource
+
+    plain = HFSource(config_dir, seed=0).spec_hash()
+    assert HFSource(config_dir, seed=0, scheme="gpt2").spec_hash() != plain
+    assert HFSource(config_dir, seed=0, scheme="megatron").spec_hash() not in (
+        plain, HFSource(config_dir, seed=0, scheme="gpt2").spec_hash())
+
+
 @pytest.mark.parametrize("options", [("--layout", "torch"), ("--scheme", "gpt2")])
 def test_directory_equals_single_file(tmp_path, options):
     """The fans' layout and a scheme decide the values in a directory as in one file."""

@@ -152,6 +152,10 @@ def finite(lim):
     )
 
 
+# Smallest magnitude that rounds to infinity in each dtype.
+OVERFLOW = {F32: 3.4028235677973366e38, F64: math.inf, F16: 65520.0,
+            BF16: 3.3961775292304416e38}
+
 # Truncation bounds (in units of std), huge finite ones included.
 unit_bounds = st.one_of(
     st.floats(-60, 60, allow_nan=False),
@@ -178,6 +182,10 @@ def valid_params(draw, dist, dtype):
     a, b = draw(unit_bounds), draw(unit_bounds)
     assume(a != b)
     a, b = min(a, b), max(a, b)
+    # a window wholly beyond the dtype's finite range is refused (ValueError)
+    lo = -math.inf if a == -math.inf else mean + a * std
+    hi = math.inf if b == math.inf else mean + b * std
+    assume(lo < OVERFLOW[dtype] and hi > -OVERFLOW[dtype])
     return (mean, std, a, b)
 
 
@@ -362,11 +370,14 @@ BAD_PARAMS = [
 BAD_F32_PARAMS = [
     ("uniform", (-3e38, 3e38), ValueError), ("uniform", (0.0, 1e39), ValueError),
     ("normal", (1e39, 1.0), ValueError),
+    ("truncated_normal", (3e38, 3e38, 1.0, 2.0), ValueError),
+    ("truncated_normal", (0.0, 1.0, -math.inf, -1e150), ValueError),
 ]
 # parameters finite in float32 but not in a low-precision dtype
 BAD_LOW_PRECISION = [
     (F16, "uniform", (0.0, 70000.0)), (F16, "normal", (-70000.0, 1.0)),
     (F16, "normal", (0.0, 65520.0)), (F16, "truncated_normal", (1e5, 1.0, -2.0, 2.0)),
+    (F16, "truncated_normal", (0.0, 1.0, 1e6, math.inf)),
     (BF16, "uniform", (-3.4e38, 0.0)), (BF16, "normal", (0.0, 3.4e38)),
 ]
 
@@ -409,6 +420,8 @@ def bad_fill_calls(draw):
         name, value, exc = draw(st.sampled_from(BAD_KEYWORDS))
         if name == "offset" and value == TWO64 - 3 and out.size <= 3:
             value = TWO64 - out.size + 1
+        if name == "offset" and value == TWO64 and out.size == 0:
+            value = TWO64 + 1  # an empty out may start at 2**64
         kw[name] = value
         return dist, out, params, kw, exc
     kw["offset"] = TWO64 - out.size + draw(st.integers(1, out.size))  # offset + size > 2**64

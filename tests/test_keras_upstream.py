@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+import fastinit
+
 SHIM = """
 import fastinit
 import fastinit.initializers as fi
@@ -65,7 +67,8 @@ def test_keras_initializer_tests_pass_against_fastinit(tmp_path):
             text.replace(line, "import fastinit_keras_names as initializers\n"))
     (tmp_path / "fastinit_keras_names.py").write_text(SHIM)
     (tmp_path / "conftest.py").write_text(CONFTEST)
-    src = pathlib.Path(__file__).resolve().parents[1] / "src"
+    # the same fastinit as this process (an installed wheel has no compiled core in src/)
+    src = pathlib.Path(fastinit.__file__).resolve().parents[1]
     env = dict(os.environ, KERAS_BACKEND="torch",
                PYTHONPATH=os.pathsep.join(p for p in (str(src), str(tmp_path),
                                                       os.environ.get("PYTHONPATH")) if p))

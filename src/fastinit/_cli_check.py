@@ -112,6 +112,10 @@ def run(args):
     except (ValueError, TypeError, OSError) as exc:
         _error(exc)
         return 1
+    except MemoryError as exc:  # --width/--batch too large for this machine
+        _error(f"not enough memory for --width {args.width} and --batch {args.batch} "
+               f"({exc or 'MemoryError'})")
+        return 1
 
 
 # ---------------------------------------------------------------------------

@@ -17,8 +17,9 @@ terminal and tqdm is installed, else a one-line summary; then a warning per
 kind of mismatch with ``--pretrained``. ``-q`` silences all of it.
 
 The file is written to a hidden temporary file next to ``OUT`` and renamed at
-the end: on any error (bad spec, disk full, a failing write, Ctrl-C) no partial
-output is left and an existing ``OUT`` is untouched.
+the end: on any error (bad spec, disk full, a failing write, Ctrl-C, SIGTERM,
+SIGHUP) no partial output is left and an existing ``OUT`` is untouched; an
+``OUT`` that is the spec or the ``--pretrained`` file is refused.
 
 ``SPEC`` may also be an existing ``.safetensors`` file: its tensors' names,
 shapes and dtypes are re-initialized with ``--init`` (default glorot_uniform)
@@ -129,7 +130,8 @@ def _add_sharded_arguments(p):
     p.add_argument("--from-hf", metavar="CONFIG", default=None,
                    help="a transformers config.json (or its directory): the tensors and "
                         "their init scheme come from that model class, as "
-                        "fastinit.torch.materialize; -o must be a directory")
+                        "fastinit.torch.materialize (with --scheme S, materialize(..., "
+                        "scheme=S)); -o must be a directory")
     p.add_argument("--max-shard-size", default="5GB", metavar="SIZE",
                    help="directory output: largest shard, transformers' units (5GB, 500MB; "
                         "default 5GB)")
@@ -243,6 +245,7 @@ def run(args):
     on any error.
     """
     from ._hf_checkpoint import is_directory_output, run_cli
+    from ._tempfiles import Terminated, check_output_path, terminating_signals
     from ._threads import num_threads
     from .params import _make_plan
     from .schemes._cli import pre_run
@@ -252,22 +255,29 @@ def run(args):
         return status
 
     if getattr(args, "from_hf", None) is not None or is_directory_output(args.output):
-        return run_cli(args)
+        try:
+            with terminating_signals():
+                return run_cli(args)
+        except Terminated as e:  # the temporary files are already removed
+            print(f"fastinit init: {e}; no output written", file=sys.stderr)
+            return 128 + e.signum
     try:
         if args.spec is None:
             raise ValueError("SPEC is required (or --from-hf CONFIG with -o DIR/)")
         if args.resume or args.workers or args.scheduler or args.max_shard_size != "5GB":
             raise ValueError("--max-shard-size, --resume, --workers and --scheduler need a "
                              "directory output (-o DIR/)")
+        check_output_path(args.output, {"the spec": args.spec,
+                                        "the --pretrained file": args.pretrained})
         suffix = os.path.splitext(args.output)[1].lower()
         if suffix in (".npz", ".npy", ".h5", ".hdf5"):
             raise ValueError(f"{args.output}: fastinit init writes .safetensors files, not "
                              f"{suffix}")
         threads = (num_threads(args.threads) if args.threads is not None
                    else contextlib.nullcontext())
-        with threads, _make_plan(args.spec, seed=args.seed, dtype=args.dtype,
-                                 pretrained=args.pretrained, strict=args.strict,
-                                 init=args.init, scheme=args.scheme) as plan:
+        with terminating_signals(), threads, _make_plan(
+                args.spec, seed=args.seed, dtype=args.dtype, pretrained=args.pretrained,
+                strict=args.strict, init=args.init, scheme=args.scheme) as plan:
             if args.scheme is None:  # a scheme decides every initializer, fans included
                 layout, why = _layout(args, plan)
                 _apply_layout(plan, layout)
@@ -279,6 +289,9 @@ def run(args):
     except (ValueError, TypeError, OSError, ImportError) as e:
         print(f"fastinit init: error: {e}", file=sys.stderr)
         return 1
+    except Terminated as e:  # SIGTERM/SIGHUP: the temporary file is already removed
+        print(f"fastinit init: {e}; no output written", file=sys.stderr)
+        return 128 + e.signum
     if not args.quiet:
         report = plan.report
         dtypes = ", ".join(sorted({str(t.dtype) for t in plan.tensors})) or "-"

@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport uint32_t, uint64_t
-from libc.math cimport fabs, isfinite, isinf, isnan
+from libc.math cimport fabs, isfinite, isinf, isnan, INFINITY
 
 cnp.import_array()
 
@@ -54,25 +54,9 @@ except ImportError:  # pragma: no cover - ml_dtypes is a dependency
     _ml_dtypes = None
     _BF16 = None
 
-_F32 = np.dtype(np.float32)
-_F64 = np.dtype(np.float64)
-_F16 = np.dtype(np.float16)
-_U32 = np.dtype(np.uint32)
-
 _FLOAT_NAMES = "float16, bfloat16, float32 or float64"
 # largest finite value of each output dtype, for parameter checks
 _DTYPE_LABEL = {0: "float32", 1: "float64", 2: "float16", 3: "bfloat16"}
-
-cdef int _float_code(object dt) except -2:
-    if dt is _F32 or dt == _F32:
-        return FI_F32
-    if dt is _F64 or dt == _F64:
-        return FI_F64
-    if dt is _F16 or dt == _F16:
-        return FI_F16
-    if _BF16 is not None and (dt is _BF16 or dt == _BF16):
-        return FI_BF16
-    return -1
 
 # ---------------------------------------------------------------------------
 # instruction set and threads
@@ -388,19 +372,6 @@ def _check_u64(value, name):
     return value
 
 
-def _check_offset(value, out):
-    # An empty out may start at 2**64 (the end of the stream): nothing is drawn.
-    if type(value) is int and 0 <= value < _TWO64:
-        return value
-    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) \
-            and int(value) == _TWO64:
-        if out.size == 0:
-            return 0
-        raise ValueError(f"offset + out.size must be <= 2**64; got offset={value} and "
-                         f"out.size={out.size}")
-    return _check_u64(value, "offset")
-
-
 cdef double _real(object value, str name) except? -1.0:
     if type(value) is float:
         return <double>value
@@ -478,89 +449,242 @@ def philox4x32(counter, key):
 
 # ---------------------------------------------------------------------------
 # the fill driver
+#
+# One prepared fill for all four public functions, in this order:
+#   1. every argument that can run user code (__float__, __index__, __int__)
+#      is converted to a C value;
+#   2. the buffer's layout is read ONCE, at C level, from the ndarray struct
+#      (never through a subclass's attributes or __getitem__) into a
+#      _layout: base pointer, dtype code, item size, size, and shape/strides
+#      unless C-contiguous;
+#   3. the parameters are checked against that dtype, and offset + size;
+#   4. the seed is drawn (a Generator or SeedSequence may run user code, and
+#      is not advanced when step 2 or 3 raises), then the array is checked to
+#      be the one that was read (same dtype object, data pointer, size and
+#      writability), else ValueError;
+#   5. the kernels write through the _layout only.
+
+cdef extern from "string.h":
+    void *memcpy(void *dst, const void *src, size_t n) nogil
+
+cdef extern from "numpy/arrayobject.h":
+    # steals a reference to descr
+    object PyArray_NewFromDescr(type subtype, cnp.dtype descr, int nd, cnp.npy_intp *dims,
+                                cnp.npy_intp *strides, void *data, int flags, object obj)
+
+from cpython.ref cimport Py_INCREF
+
+cdef enum:
+    _MAXDIM = 64
+
+ctypedef struct _layout:
+    char *data
+    uint64_t n
+    size_t itemsize
+    int code                  # FI_F32/F64/F16/BF16 (FI_F32 for raw uint32)
+    int contiguous            # C-contiguous: shape/strides unused
+    int ndim                  # after dropping length-1 axes and merging
+    void *descr               # identity of the dtype that was read
+    Py_ssize_t shape[_MAXDIM]
+    Py_ssize_t strides[_MAXDIM]
+
+cdef int _BF16_NUM = -1 if _BF16 is None else _BF16.num
+cdef int _NPY_HALF = np.dtype(np.float16).num
 
 
-cdef int _check_out(object out, bint raw) except -2:
-    if not isinstance(out, np.ndarray):
+cdef int _read_layout(object out, bint raw, _layout *L) except -1:
+    """Step 2: read out's layout from the ndarray struct; raise for a bad out."""
+    cdef cnp.ndarray arr
+    cdef cnp.dtype dt
+    cdef int tn, code = -1, nd, i, k
+    cdef cnp.npy_intp *dims
+    cdef cnp.npy_intp *strd
+    if not cnp.PyArray_Check(out):
         raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
-    dt = out.dtype
-    cdef int code
-    native = dt if dt.isnative else dt.newbyteorder("=")
+    arr = <cnp.ndarray>out
+    dt = <cnp.dtype>cnp.PyArray_DESCR(arr)
+    tn = dt.type_num
     if raw:
-        if not (native is _U32 or native == _U32):
+        if tn == cnp.NPY_UINT or (tn == cnp.NPY_ULONG and dt.itemsize == 4):
+            code = FI_F32
+        else:
             raise TypeError(f"out must have dtype uint32; got {dt}")
-        code = FI_F32
     else:
-        code = _float_code(native)
-        if code < 0:
+        if tn == cnp.NPY_FLOAT:
+            code = FI_F32
+        elif tn == cnp.NPY_DOUBLE:
+            code = FI_F64
+        elif tn == _NPY_HALF:
+            code = FI_F16
+        elif tn == _BF16_NUM and _BF16_NUM >= 0:
+            code = FI_BF16
+        else:
             raise TypeError(f"out must have dtype {_FLOAT_NAMES}; got {dt}")
-    if not dt.isnative:
+    if not cnp.PyArray_ISNBO(dt.byteorder):
         raise ValueError(f"out must be in native byte order; got dtype {dt.str!r}")
-    if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
+    if not cnp.PyArray_ISWRITEABLE(arr):
         raise ValueError("out must be writable; got a read-only array")
-    return code
+    L.data = <char *>cnp.PyArray_DATA(arr)
+    L.n = <uint64_t>cnp.PyArray_SIZE(arr)
+    L.itemsize = <size_t>cnp.PyArray_ITEMSIZE(arr)
+    L.code = code
+    L.descr = <void *>cnp.PyArray_DESCR(arr)
+    L.contiguous = cnp.PyArray_IS_C_CONTIGUOUS(arr)
+    L.ndim = 0
+    if L.contiguous or L.n == 0:
+        L.contiguous = 1
+        return 0
+    # Drop length-1 axes and merge neighbours that step as one (C order).
+    nd = cnp.PyArray_NDIM(arr)
+    dims = cnp.PyArray_DIMS(arr)
+    strd = cnp.PyArray_STRIDES(arr)
+    k = 0
+    for i in range(nd):
+        if dims[i] == 1:
+            continue
+        if k > 0 and L.strides[k - 1] == strd[i] * dims[i]:
+            L.shape[k - 1] *= dims[i]
+            L.strides[k - 1] = strd[i]
+            continue
+        L.shape[k] = dims[i]
+        L.strides[k] = strd[i]
+        k += 1
+    L.ndim = k
+    if k == 0 or (k == 1 and L.strides[0] == <Py_ssize_t>L.itemsize):
+        L.contiguous = 1  # pragma: no cover - NumPy's flags already say so
+    return 0
 
 
-cdef _check_span(object out, uint64_t offset):
-    size = out.size
-    if offset + size > _TWO64:
-        raise ValueError(
-            f"offset + out.size must be <= 2**64; got offset={offset} and out.size={size}")
-
-
-cdef _fill(object out, int dist, int code, fi_params *params, uint64_t offset):
-    """Fill out (already validated) with the kernel for (dist, dtype)."""
+cdef int _check_same(object out, _layout *L) except -1:
+    """Step 4: out is still the array whose layout was read."""
     cdef cnp.ndarray arr = <cnp.ndarray>out
-    cdef uint64_t n = <uint64_t>cnp.PyArray_SIZE(arr)
-    cdef size_t itemsize = <size_t>cnp.PyArray_ITEMSIZE(arr)
-    cdef fi_fill_fn fn = _table.fill[dist][code]
-    cdef char *data
-    cdef uint64_t start, step, count
+    if (<void *>cnp.PyArray_DESCR(arr) != L.descr or <char *>cnp.PyArray_DATA(arr) != L.data
+            or <uint64_t>cnp.PyArray_SIZE(arr) != L.n or not cnp.PyArray_ISWRITEABLE(arr)):
+        raise ValueError(
+            "out changed (dtype, data, size or writability) while the seed was drawn; "
+            "nothing was written")
+    return 0
+
+
+cdef inline void _fill_contig(fi_fill_fn fn, const fi_params *params, uint64_t offset,
+                              uint64_t n, char *data, size_t itemsize, int nthreads,
+                              uint64_t minper) noexcept nogil:
+    if n <= minper or nthreads <= 1:
+        fn(params, offset, n, data)
+    else:
+        fi_fill_parallel(fn, params, offset, n, data, itemsize, nthreads, minper)
+
+
+cdef void _scatter(const char *src, size_t isz, uint64_t m, const _layout *L,
+                   Py_ssize_t *idx, char **cursor) noexcept nogil:
+    """Copy m contiguous items from src to the strided positions of L that
+    follow the multi-index idx (pointer *cursor), advancing both."""
+    cdef int nd = L.ndim, d
+    cdef Py_ssize_t st = L.strides[nd - 1], inner = L.shape[nd - 1], k, j
+    cdef char *p = cursor[0]
+    while m > 0:
+        k = inner - idx[nd - 1]
+        if <uint64_t>k > m:
+            k = <Py_ssize_t>m
+        if isz == 4:
+            for j in range(k):
+                memcpy(p, src, 4)
+                p += st
+                src += 4
+        elif isz == 2:
+            for j in range(k):
+                memcpy(p, src, 2)
+                p += st
+                src += 2
+        else:
+            for j in range(k):
+                memcpy(p, src, 8)
+                p += st
+                src += 8
+        m -= <uint64_t>k
+        idx[nd - 1] += k
+        if idx[nd - 1] == inner:
+            p -= st * inner
+            idx[nd - 1] = 0
+            d = nd - 2
+            while d >= 0:
+                idx[d] += 1
+                p += L.strides[d]
+                if idx[d] < L.shape[d]:
+                    break
+                p -= L.strides[d] * L.shape[d]
+                idx[d] = 0
+                d -= 1
+    cursor[0] = p
+
+
+cdef int _run(_layout *L, int dist, const fi_params *params, uint64_t offset,
+              cnp.dtype descr) except -1:
+    """Step 5: fill the buffer L describes; signals are checked between chunks.
+    ``descr`` is the dtype object L was read with (held by the caller)."""
+    cdef fi_fill_fn fn = _table.fill[dist][L.code]
     cdef int nthreads = _nthreads
     cdef uint64_t minper = _min_per_thread
+    cdef uint64_t n = L.n, start, step, count
+    cdef size_t isz = L.itemsize
+    cdef char *scratch
+    cdef char *cursor
+    cdef Py_ssize_t idx[_MAXDIM]
+    cdef int d
     if n == 0:
-        return
-    params.stream = n * itemsize >= (_stream_bytes_raw if dist == FI_RAW else _stream_bytes)
-    if cnp.PyArray_IS_C_CONTIGUOUS(arr):
-        data = <char *>cnp.PyArray_DATA(arr)
+        return 0
+    if L.contiguous:
         if n <= minper:
             with nogil:
-                fn(params, offset, n, data)
-            return
+                fn(params, offset, n, L.data)
+            return 0
         step = _chunk_per_thread * <uint64_t>nthreads
         start = 0
         while start < n:
             count = n - start if n - start < step else step
             with nogil:
-                fi_fill_parallel(fn, params, offset + start, count, data + start * itemsize,
-                                 itemsize, nthreads, minper)
+                fi_fill_parallel(fn, params, offset + start, count, L.data + start * isz,
+                                 isz, nthreads, minper)
             start += count
             if start < n:
                 PyErr_CheckSignals()
-        return
+        return 0
     # Any other layout: the value at a multi-index is the value of its C-order
-    # flat index.  Small arrays go through one contiguous scratch buffer; large
-    # ones are split along the first axis (each slice is a view whose C-order
-    # indices are a contiguous range).
-    if n <= (1 << 22) or arr.ndim <= 1:
-        if arr.ndim <= 1 and n > (1 << 22):
-            inner = 1 << 22
-            flat = out
-            for s in range(0, n, inner):
-                piece = flat[s:s + inner]
-                tmp = np.empty(piece.shape, dtype=out.dtype)
-                _fill(tmp, dist, code, params, offset + s)
-                piece[...] = tmp
-                PyErr_CheckSignals()
-            return
-        tmp = np.empty(out.shape, dtype=out.dtype)
-        _fill(tmp, dist, code, params, offset)
-        np.copyto(out, tmp)
-        return
-    inner_n = n // out.shape[0]
-    for i in range(out.shape[0]):
-        _fill(out[i], dist, code, params, offset + i * inner_n)
-        PyErr_CheckSignals()
+    # flat index.  Fill a contiguous scratch buffer chunk by chunk and scatter
+    # it in C order; no Python indexing, no recursion.
+    step = _chunk_per_thread if n > _chunk_per_thread else n
+    # NumPy's allocator, as for any temporary array (tracked, and returned to
+    # the system as NumPy's own temporaries are)
+    cdef cnp.ndarray held = np.empty(<Py_ssize_t>(step * isz), np.uint8)
+    scratch = <char *>cnp.PyArray_DATA(held)
+    cdef cnp.ndarray dst, src
+    if n <= step:
+        # One chunk: NumPy's strided copy (it picks a cache-friendly order, which
+        # matters for transposes) between two plain ndarrays made here from L.
+        with nogil:
+            _fill_contig(fn, params, offset, n, scratch, isz, nthreads, minper)
+        Py_INCREF(descr)
+        dst = PyArray_NewFromDescr(np.ndarray, descr, L.ndim, <cnp.npy_intp *>L.shape,
+                                   <cnp.npy_intp *>L.strides, L.data, cnp.NPY_ARRAY_WRITEABLE,
+                                   None)
+        Py_INCREF(descr)
+        src = PyArray_NewFromDescr(np.ndarray, descr, L.ndim, <cnp.npy_intp *>L.shape, NULL,
+                                   scratch, cnp.NPY_ARRAY_WRITEABLE, None)
+        cnp.PyArray_CopyInto(dst, src)
+        return 0
+    for d in range(L.ndim):
+        idx[d] = 0
+    cursor = L.data
+    start = 0
+    while start < n:
+        count = n - start if n - start < step else step
+        with nogil:
+            _fill_contig(fn, params, offset + start, count, scratch, isz, nthreads, minper)
+            _scatter(scratch, isz, count, L, idx, &cursor)
+        start += count
+        if start < n:
+            PyErr_CheckSignals()
+    return 0
 
 
 cdef double _DTYPE_MAXV[4]
@@ -568,6 +692,12 @@ _DTYPE_MAXV[0] = 3.4028234663852886e38
 _DTYPE_MAXV[1] = 1.7976931348623157e308
 _DTYPE_MAXV[2] = 65504.0
 _DTYPE_MAXV[3] = 3.3895313892515355e38
+# smallest magnitude that rounds (to nearest even) to infinity in each dtype
+cdef double _DTYPE_OVERFLOW[4]
+_DTYPE_OVERFLOW[0] = 3.4028235677973366e38
+_DTYPE_OVERFLOW[1] = float("inf")
+_DTYPE_OVERFLOW[2] = 65520.0
+_DTYPE_OVERFLOW[3] = 3.3961775292304416e38
 
 
 cdef int _check_param_in_dtype(double value, str name, int code) except -1:
@@ -578,6 +708,110 @@ cdef int _check_param_in_dtype(double value, str name, int code) except -1:
             f"{name} must be finite in the output dtype {_DTYPE_LABEL[code]} "
             f"(|{name}| <= {_DTYPE_MAXV[code]:g}); got {value}")
     return 0
+
+
+cdef int _check_params(int dist, int code, double p0, double p1, double p2,
+                       double p3) except -1:
+    """Step 3: the distribution's parameters, against the output dtype."""
+    cdef double lo, hi
+    if dist == FI_UNIFORM:
+        _check_param_in_dtype(p0, "low", code)
+        _check_param_in_dtype(p1, "high", code)
+        if p0 > p1:
+            raise ValueError(f"low must be <= high; got low={p0} and high={p1}")
+        # the float32 kernels scale by the float32 difference of the float32 bounds
+        if code == FI_F64 and isinf(p1 - p0):
+            raise ValueError(
+                f"high - low must be finite in float64; got low={p0} and high={p1}")
+        if code != FI_F64 and isinf(<float>(<float>p1 - <float>p0)):
+            raise ValueError(
+                f"high - low must be finite in float32; got low={p0} and high={p1}")
+    elif dist == FI_NORMAL or dist == FI_TRUNCNORM:
+        _check_param_in_dtype(p0, "mean", code)
+        _check_param_in_dtype(p1, "std", code)
+        if p1 < 0:
+            raise ValueError(f"std must be >= 0; got {p1}")
+    if dist == FI_TRUNCNORM:
+        if isnan(p2) or isnan(p3):
+            raise ValueError(f"a and b must not be NaN; got a={p2} and b={p3}")
+        if not p2 < p3:
+            raise ValueError(f"a must be < b; got a={p2} and b={p3}")
+        # a window wholly beyond the dtype's finite range could only give inf
+        lo = -INFINITY if p2 == -INFINITY else p0 + p2 * p1
+        hi = INFINITY if p3 == INFINITY else p0 + p3 * p1
+        if lo >= _DTYPE_OVERFLOW[code] or hi <= -_DTYPE_OVERFLOW[code]:
+            raise ValueError(
+                f"the truncation window [mean + a*std, mean + b*std] = [{lo:g}, {hi:g}] "
+                f"lies outside the finite range of the output dtype {_DTYPE_LABEL[code]} "
+                f"(|x| <= {_DTYPE_MAXV[code]:g}); got mean={p0}, std={p1}, a={p2}, b={p3}")
+    return 0
+
+
+cdef int _check_span(uint64_t n, uint64_t offset) except -1:
+    # offset + n > 2**64, without wrapping
+    if n > 0 and offset > <uint64_t>0xFFFFFFFFFFFFFFFF - (n - 1):
+        raise ValueError(
+            f"offset + out.size must be <= 2**64; got offset={offset} and out.size={n}")
+    return 0
+
+
+cdef object _prepared_fill(object out, int dist, double p0, double p1, double p2, double p3,
+                           object seed, object stream, object offset):
+    """Steps 1 (rest) to 5 for one public fill; the caller converted p0..p3."""
+    cdef fi_params params
+    cdef _layout L
+    cdef uint64_t stream_, offset_, seed_
+    cdef cnp.dtype descr
+    cdef bint at_end = False
+    cdef int rc
+    stream_ = _check_u64(stream, "stream")
+    if type(offset) is int and 0 <= offset < _TWO64:
+        offset_ = offset
+    elif (isinstance(offset, numbers.Integral) and not isinstance(offset, (bool, np.bool_))
+            and int(offset) == _TWO64):
+        # offset + out.size == 2**64 is fine: an empty out may start at 2**64
+        at_end = True
+        offset_ = 0
+    else:
+        offset_ = _check_u64(offset, "offset")
+    _check_seed_type(seed)
+    _read_layout(out, dist == FI_RAW, &L)
+    if at_end and L.n:
+        raise ValueError(f"offset + out.size must be <= 2**64; got offset={_TWO64} and "
+                         f"out.size={L.n}")
+    descr = <cnp.dtype>L.descr  # a reference held for the whole call
+    _check_params(dist, L.code, p0, p1, p2, p3)
+    _check_span(L.n, offset_)
+    if dist == FI_TRUNCNORM:  # before the seed is drawn: may raise
+        rc = fi_params_truncnorm(&params, p0, p1, p2, p3)
+        if rc == -2:
+            raise ValueError(f"the window a={p2}, b={p3} lies so far in a tail (beyond about "
+                             "37.5 std) that its probability underflows double precision; "
+                             "no value can be sampled from it")
+        if rc != 0:  # pragma: no cover
+            raise ValueError(f"a must be < b; got a={p2} and b={p3}")
+    if type(seed) is int:
+        seed_ = seed
+    else:
+        seed_ = resolve_seed(seed)
+        _check_same(out, &L)
+    fi_params_key(&params, seed_, stream_)
+    if dist == FI_UNIFORM:
+        fi_params_uniform(&params, p0, p1)
+    elif dist == FI_NORMAL:
+        fi_params_normal(&params, p0, p1)
+    # streaming stores for large contiguous fills (the bytes are the same)
+    params.stream = L.contiguous and L.n * L.itemsize >= (
+        _stream_bytes_raw if dist == FI_RAW else _stream_bytes)
+    _run(&L, dist, &params, offset_, descr)
+    return out
+
+
+cdef inline int _check_is_array(object out) except -1:
+    if not cnp.PyArray_Check(out):
+        raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
+    return 0
+
 
 
 def fill_raw(out, *, seed=None, stream=0, offset=0):
@@ -628,15 +862,8 @@ def fill_raw(out, *, seed=None, stream=0, offset=0):
     >>> tuple(int(w) for w in words[4:]) == philox4x32((1, 0, 0, 0), (0, 0))
     True
     """
-    cdef fi_params params
-    _check_out(out, True)
-    stream_ = _check_u64(stream, "stream")
-    offset_ = _check_offset(offset, out)
-    _check_seed_type(seed)
-    _check_span(out, offset_)
-    fi_params_key(&params, resolve_seed(seed), stream_)
-    _fill(out, FI_RAW, FI_F32, &params, offset_)
-    return out
+    _check_is_array(out)
+    return _prepared_fill(out, FI_RAW, 0.0, 0.0, 0.0, 0.0, seed, stream, offset)
 
 
 def fill_uniform(out, low=0.0, high=1.0, *, seed=None, stream=0, offset=0):
@@ -705,30 +932,9 @@ def fill_uniform(out, low=0.0, high=1.0, *, seed=None, stream=0, offset=0):
     >>> bool(y.min() >= -1.0 and y.max() <= 1.0)
     True
     """
-    cdef fi_params params
-    cdef int code = _check_out(out, False)
-    cdef double low_, high_
-    low_ = _real(low, "low")
-    high_ = _real(high, "high")
-    _check_param_in_dtype(low_, "low", code)
-    _check_param_in_dtype(high_, "high", code)
-    if low_ > high_:
-        raise ValueError(f"low must be <= high; got low={low_} and high={high_}")
-    # the float32 kernels scale by the float32 difference of the float32 bounds
-    if code == FI_F64 and isinf(high_ - low_):
-        raise ValueError(
-            f"high - low must be finite in float64; got low={low_} and high={high_}")
-    if code != FI_F64 and isinf(<float>(<float>high_ - <float>low_)):
-        raise ValueError(
-            f"high - low must be finite in float32; got low={low_} and high={high_}")
-    stream_ = _check_u64(stream, "stream")
-    offset_ = _check_offset(offset, out)
-    _check_seed_type(seed)
-    _check_span(out, offset_)
-    fi_params_key(&params, resolve_seed(seed), stream_)
-    fi_params_uniform(&params, low_, high_)
-    _fill(out, FI_UNIFORM, code, &params, offset_)
-    return out
+    _check_is_array(out)
+    return _prepared_fill(out, FI_UNIFORM, _real(low, "low"), _real(high, "high"), 0.0, 0.0,
+                          seed, stream, offset)
 
 
 def fill_normal(out, mean=0.0, std=1.0, *, seed=None, stream=0, offset=0):
@@ -792,23 +998,9 @@ def fill_normal(out, mean=0.0, std=1.0, *, seed=None, stream=0, offset=0):
     >>> bool(abs(x.std() - 2.0) < 0.05)
     True
     """
-    cdef fi_params params
-    cdef int code = _check_out(out, False)
-    cdef double mean_, std_
-    mean_ = _real(mean, "mean")
-    std_ = _real(std, "std")
-    _check_param_in_dtype(mean_, "mean", code)
-    _check_param_in_dtype(std_, "std", code)
-    if std_ < 0:
-        raise ValueError(f"std must be >= 0; got {std_}")
-    stream_ = _check_u64(stream, "stream")
-    offset_ = _check_offset(offset, out)
-    _check_seed_type(seed)
-    _check_span(out, offset_)
-    fi_params_key(&params, resolve_seed(seed), stream_)
-    fi_params_normal(&params, mean_, std_)
-    _fill(out, FI_NORMAL, code, &params, offset_)
-    return out
+    _check_is_array(out)
+    return _prepared_fill(out, FI_NORMAL, _real(mean, "mean"), _real(std, "std"), 0.0, 0.0,
+                          seed, stream, offset)
 
 
 def fill_truncated_normal(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream=0,
@@ -870,10 +1062,11 @@ def fill_truncated_normal(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, s
     ValueError
         For a read-only or byte-swapped ``out``, NaN, infinite or (in the
         output dtype) overflowing ``mean`` or ``std``, ``std < 0``, NaN ``a``
-        or ``b``, ``a >= b``, a window whose probability underflows double
-        precision (lying wholly beyond about 37.5 std), a seed, stream or
-        offset out of range, or ``offset + out.size > 2**64``. Nothing is
-        written when anything raises.
+        or ``b``, ``a >= b``, a window ``[mean + a*std, mean + b*std]`` wholly
+        beyond the output dtype's finite range, a window whose probability
+        underflows double precision (lying wholly beyond about 37.5 std), a
+        seed, stream or offset out of range, or ``offset + out.size > 2**64``.
+        Nothing is written when anything raises.
 
     Examples
     --------
@@ -886,33 +1079,6 @@ def fill_truncated_normal(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, s
     >>> bool(tail.min() >= 6.0)
     True
     """
-    cdef fi_params params
-    cdef int code = _check_out(out, False)
-    cdef int rc
-    cdef double mean_, std_, a_, b_
-    mean_ = _real(mean, "mean")
-    std_ = _real(std, "std")
-    a_ = _real(a, "a")
-    b_ = _real(b, "b")
-    _check_param_in_dtype(mean_, "mean", code)
-    _check_param_in_dtype(std_, "std", code)
-    if std_ < 0:
-        raise ValueError(f"std must be >= 0; got {std_}")
-    if isnan(a_) or isnan(b_):
-        raise ValueError(f"a and b must not be NaN; got a={a_} and b={b_}")
-    if not a_ < b_:
-        raise ValueError(f"a must be < b; got a={a_} and b={b_}")
-    stream_ = _check_u64(stream, "stream")
-    offset_ = _check_offset(offset, out)
-    _check_seed_type(seed)
-    _check_span(out, offset_)
-    fi_params_key(&params, resolve_seed(seed), stream_)
-    rc = fi_params_truncnorm(&params, mean_, std_, a_, b_)
-    if rc == -2:
-        raise ValueError(f"the window a={a_}, b={b_} lies so far in a tail (beyond about "
-                         "37.5 std) that its probability underflows double precision; "
-                         "no value can be sampled from it")
-    if rc != 0:  # pragma: no cover
-        raise ValueError(f"a must be < b; got a={a_} and b={b_}")
-    _fill(out, FI_TRUNCNORM, code, &params, offset_)
-    return out
+    _check_is_array(out)
+    return _prepared_fill(out, FI_TRUNCNORM, _real(mean, "mean"), _real(std, "std"),
+                          _real(a, "a"), _real(b, "b"), seed, stream, offset)

@@ -409,12 +409,11 @@ def run_cli(args):
         if args.from_hf is not None:
             if args.spec is not None:
                 raise ValueError("give SPEC or --from-hf CONFIG, not both")
-            if getattr(args, "scheme", None) is not None:
-                raise ValueError("--scheme with --from-hf is not supported yet: the values "
-                                 "are those of the model's own init scheme")
             from ._hf_model import HFSource
 
-            source = HFSource(args.from_hf, seed=args.seed, dtype=args.dtype)
+            source = HFSource(args.from_hf, seed=args.seed, dtype=args.dtype,
+                              scheme=getattr(args, "scheme", None))
+            source.scheme_initializers()  # a parameter without a rule fails now
             extra["config.json"] = source.config_dict()
         else:
             if args.spec is None:

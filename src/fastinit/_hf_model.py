@@ -31,6 +31,15 @@ tensors are small buffers in practice).
 
 Names and tied weights follow ``save_pretrained``: ``state_dict()`` order, a
 tensor shared by several names written once, under its first name.
+
+With a scheme (``materialize(model, seed=N, scheme=S)``, which runs the model's
+own init and then ``fastinit.schemes.apply_to_module(model, S, seed=N)``), every
+parameter -- ``named_parameters()``, tied ones once, under the name that call
+gives them -- takes the scheme's initializer instead, on ``(seed,
+stream_id(name))``, filled block by block with ``region=``; its table is
+resolved as ``apply_to_module`` resolves it (hyper-parameters from the meta
+model's config) and a parameter without a rule is an error before anything is
+written.  Buffers keep the model's own init.
 """
 from __future__ import annotations
 
@@ -261,12 +270,13 @@ def _run_walk(model, mode):
 class HFSource:
     """The tensors of a transformers model from its config, valued as ``materialize``."""
 
-    def __init__(self, config, *, seed, dtype=None):
+    def __init__(self, config, *, seed, dtype=None, scheme=None):
         from ._core import resolve_seed
 
         self.config = config if isinstance(config, dict) else load_config(config)
         self.seed = resolve_seed(seed)
         self.dtype = dtype
+        self.scheme = scheme
         _torch_dtype(dtype)  # a bad --dtype fails now
         self._state = None
 
@@ -287,8 +297,26 @@ class HFSource:
     def _model(self):
         if self._state is None:
             model = build_meta_model(self.config, self.dtype)
-            self._state = {"model": model, "records": None}
+            self._state = {"model": model, "records": None, "scheme": None}
         return self._state["model"]
+
+    def scheme_initializers(self):
+        """id(parameter) -> the scheme's initializer (empty without a scheme), as
+        ``apply_to_module(model, scheme, seed=seed)`` gives them; ValueError naming every
+        parameter the scheme has no rule for."""
+        model = self._model()
+        if self.scheme is None:
+            return {}
+        if self._state["scheme"] is None:
+            from .schemes import resolve
+            from .schemes._roles import clean_name
+
+            params = [(clean_name(n), p) for n, p in model.named_parameters()]
+            table = resolve(self.scheme, [(n, tuple(p.shape)) for n, p in params],
+                            module=model).check()
+            self._state["scheme"] = {id(p): row.initializer(self.seed)
+                                     for row, (_, p) in zip(table, params)}
+        return self._state["scheme"]
 
     def tensors(self):
         return [(name, tuple(t.shape), _numpy_dtype(t.dtype))
@@ -301,10 +329,13 @@ class HFSource:
         from ._hf_checkpoint import _canonical_hash
 
         model = self._model()
-        return _canonical_hash({"class": type(model).__name__, "config": self.config,
-                                "dtype": str(self.dtype)})
+        spec = {"class": type(model).__name__, "config": self.config, "dtype": str(self.dtype)}
+        if self.scheme is not None:
+            spec["scheme"] = self.scheme
+        return _canonical_hash(spec)
 
     def prepare(self):
+        self.scheme_initializers()
         self.records()
 
     def records(self):
@@ -318,11 +349,14 @@ class HFSource:
         records = self.records()
         model = self._model()
         by_name = dict(saved_tensors(model))
+        scheme = self.scheme_initializers()
         out = {}
         for name in names:
             t = by_name[name]
             ops = records.get(name)
-            if ops is not None:
+            if id(t) in scheme:
+                out[name] = _scheme_fill(scheme[id(t)], tuple(t.shape))
+            elif ops is not None:
                 out[name] = _replay_fill(ops, tuple(t.shape), t.dtype, self.seed)
             else:
                 out[name] = _whole_fill(self, name)
@@ -405,6 +439,13 @@ def _replay_fill(ops, shape, torch_dtype, seed):
             else:
                 _, name, args, kwargs = op[:4]
                 getattr(tensor[lo - r0:hi - r0], name)(*args, **kwargs)
+    return fill
+
+
+def _scheme_fill(init, shape):
+    """fill(region, out) from a scheme's initializer: its values at the block's region."""
+    def fill(region, out):
+        init(shape, out.dtype, out=out, region=region)
     return fill
 
 

@@ -312,9 +312,22 @@ def main(args):
         # on a terminal one line rewritten in place; in a log, one line per row
         print(f"  measuring {msg} ...", file=sys.stderr, end="\r" if tty else "\n", flush=True)
 
-    report = run(size=args.size, threads=args.threads, repeat=args.repeat,
-                 distributions=args.dist or DISTRIBUTIONS, dtypes=args.dtype or DTYPES,
-                 use_torch=not args.no_torch, progress=progress)
+    import os
+
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        # checked before the run, not after minutes of measuring
+        if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            print(f"fastinit bench: error: {option} {path}: the directory does not exist",
+                  file=sys.stderr)
+            return 1
+    try:
+        report = run(size=args.size, threads=args.threads, repeat=args.repeat,
+                     distributions=args.dist or DISTRIBUTIONS, dtypes=args.dtype or DTYPES,
+                     use_torch=not args.no_torch, progress=progress)
+    except (ValueError, MemoryError) as e:  # buffers of --size elements cannot exist
+        print(f"fastinit bench: error: --size {args.size:,}: cannot allocate the buffers "
+              f"({type(e).__name__}: {e})", file=sys.stderr)
+        return 1
     if tty:
         print(" " * 60, file=sys.stderr, end="\r")
     print(format_table(report))

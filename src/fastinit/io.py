@@ -37,7 +37,6 @@ import math
 import mmap
 import os
 import queue
-import secrets
 import stat
 import struct
 import threading
@@ -49,6 +48,7 @@ from contextlib import contextmanager
 import ml_dtypes
 import numpy as np
 
+from . import _st_header, _tempfiles
 from .fans import _check_shape
 from .initializers import Initializer, _as_dtype, _check_region
 
@@ -73,6 +73,7 @@ _ST_TO_NP = {
     "BOOL": np.dtype("?"),
     "C64": np.dtype("<c8"),
 }
+_ST_ITEMSIZE = {name: dt.itemsize for name, dt in _ST_TO_NP.items()}
 _NP_TO_ST = {dt.newbyteorder("=") if dt.byteorder == "<" else dt: name
              for name, dt in _ST_TO_NP.items()}
 
@@ -81,7 +82,7 @@ _ML_FLOATS = frozenset(np.dtype(t) for t in (
     ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2))
 
 # The safetensors library refuses headers above 100 MB; so do we.
-_ST_MAX_HEADER = 100_000_000
+_ST_MAX_HEADER = _st_header.MAX_HEADER
 
 _FORMATS = ".safetensors, .npz, .npy, .h5/.hdf5"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -249,13 +250,9 @@ class SafetensorsCheckpoint(Checkpoint):
                                  f"needs {8 + n} bytes, the file has {size}")
             raw = f.read(n)
             try:
-                header = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise ValueError(f"{self.path}: bad safetensors header (not valid JSON: "
-                                 f"{e})") from None
-            except RecursionError:
-                raise ValueError(f"{self.path}: bad safetensors header (JSON nested too "
-                                 "deeply)") from None
+                header = _st_header.decode(raw)
+            except ValueError as e:
+                raise ValueError(f"{self.path}: bad safetensors header ({e})") from None
             self._data_start = 8 + n
             self._data_size = size - self._data_start
             self._parse(header)
@@ -266,52 +263,30 @@ class SafetensorsCheckpoint(Checkpoint):
 
     def _parse(self, header):
         p = self.path
-        if not isinstance(header, dict):  # a bad file is a ValueError (API.md section 6)
-            raise ValueError(f"{p}: bad safetensors header: expected a JSON object, got "  # noqa: TRY004
-                             f"{type(header).__name__}")
-        meta = header.pop("__metadata__", None)
-        if meta is not None and not (isinstance(meta, dict) and all(
-                isinstance(k, str) and isinstance(v, str) for k, v in meta.items())):
-            raise ValueError(f"{p}: bad safetensors header: __metadata__ must map strings "
-                             "to strings")
+        try:
+            meta, entries = _st_header.entries(header, _ST_TO_NP)
+        except ValueError as e:
+            raise ValueError(f"{p}: bad safetensors header {e}") from None
         self.metadata = dict(meta or {})
         self._offsets = {}
-        for name, entry in header.items():
-            where = f"{p}: bad safetensors header entry for tensor {name!r}"
-            if not isinstance(entry, dict):
-                raise ValueError(f"{where}: expected an object, got {entry!r}")  # noqa: TRY004
-            st = entry.get("dtype")
-            if st not in _ST_TO_NP:
-                raise ValueError(f"{where}: dtype {st!r} is not one of "
-                                 + ", ".join(_ST_TO_NP))
-            shape = entry.get("shape")
-            if not (isinstance(shape, list) and all(
-                    isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
-                raise ValueError(f"{where}: shape must be a list of non-negative integers, "
-                                 f"got {shape!r}")
-            offs = entry.get("data_offsets")
-            if not (isinstance(offs, list) and len(offs) == 2 and all(
-                    isinstance(o, int) and not isinstance(o, bool) for o in offs)
-                    and 0 <= offs[0] <= offs[1]):
-                raise ValueError(f"{where}: data_offsets must be [begin, end] with "
-                                 f"0 <= begin <= end, got {offs!r}")
+        for name, (shape, st, begin, end) in entries.items():
             dtype = _ST_TO_NP[st]
-            shape = tuple(shape)
             try:
                 _check_dims(shape, dtype.itemsize)
             except ValueError as e:
-                raise ValueError(f"{where}: {e}") from None
-            need = math.prod(shape) * dtype.itemsize
-            if offs[1] - offs[0] != need:
-                raise ValueError(f"{where}: shape {_shape_str(shape)} of {st} needs {need} "
-                                 f"bytes but data_offsets {offs} span {offs[1] - offs[0]}")
-            if offs[1] > self._data_size:
+                raise ValueError(f"{p}: bad safetensors header entry for tensor {name!r}: "
+                                 f"{e}") from None
+            if end > self._data_size:
                 raise ValueError(f"{p}: truncated safetensors file: tensor {name!r} "
                                  f"({st}, shape {_shape_str(shape)}) needs data bytes "
-                                 f"[{offs[0]}, {offs[1]}) but the data section has "
+                                 f"[{begin}, {end}) but the data section has "
                                  f"{self._data_size}")
             self._info[name] = (shape, dtype)
-            self._offsets[name] = offs[0]
+            self._offsets[name] = begin
+        try:
+            _st_header.check_tiling(entries, _ST_ITEMSIZE, self._data_size)
+        except ValueError as e:
+            raise ValueError(f"{p}: bad safetensors file: {e}") from None
 
     def _read(self, name):
         shape, dtype = self._info[name]
@@ -376,9 +351,15 @@ class NpzCheckpoint(Checkpoint):
         self._layout = {}  # name -> (fortran_order, data offset, bound on the data bytes)
         self._cached = None
         try:
-            for info in self._zip.infolist():
-                member = info.filename
+            # NumPy's lookup: a name is first a member's exact name, then a
+            # member's name without ".npy" ("a" is member "a" even when "a.npy"
+            # exists; that one stays reachable as "a.npy").  A repeated member
+            # name means its last copy, as zipfile reads it.
+            infos = {i.filename: i for i in self._zip.infolist()}
+            for member, info in infos.items():
                 name = member.removesuffix(".npy")
+                if name != member and name in infos:
+                    name = member
                 try:
                     shape, dtype, fortran, offset = self._member_header(info, archive_size)
                 except _ZIP_ERRORS as e:
@@ -580,6 +561,10 @@ _H5_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError, IndexError
               OverflowError, AttributeError, MemoryError, SystemError)
 
 
+class _Refused(Exception):
+    """A file that is valid but that fastinit will not read (see docs/robustness.md)."""
+
+
 class H5Checkpoint(Checkpoint):
     """An HDF5 file (h5py): every dataset, keyed by its path without the leading "/"."""
 
@@ -601,13 +586,26 @@ class H5Checkpoint(Checkpoint):
         self._datasets = {}
 
         def visit(name, obj):
+            if isinstance(name, bytes):  # h5py's name for a path that is not UTF-8
+                name = name.decode("utf-8", "surrogateescape")
             if isinstance(obj, h5py.Dataset):
+                # Raw data kept in other files would make this file's reader
+                # read them: refused (external links are not followed at all).
+                if obj.is_virtual:
+                    raise _Refused(f"{self.path}: dataset {name!r} is a virtual dataset "
+                                   "(its data comes from other files); refused")
+                if obj.external:
+                    raise _Refused(f"{self.path}: dataset {name!r} keeps its raw data in "
+                                   f"external files ({obj.external[0][0]!r}...); refused")
                 self._info[name] = (tuple(obj.shape), obj.dtype)
                 self._datasets[name] = obj
 
         try:
             # corrupted object headers surface here as RuntimeError, KeyError, ...
             self._file.visititems(visit)
+        except _Refused as e:
+            self._file.close()
+            raise ValueError(str(e)) from None
         except _H5_ERRORS as e:
             self._file.close()
             raise ValueError(f"{self.path}: not a valid HDF5 file (corrupt object: "
@@ -752,10 +750,14 @@ def atomic_output(path):
     Regular files are written to a hidden temporary file in the same directory,
     synced and renamed over ``path`` at the end, so an error (or an interrupt)
     at any point leaves no partial output and any previous file untouched.
+    Temporary files of writers on this host that were killed outright are
+    removed first (:mod:`fastinit._tempfiles`).
     An existing non-regular file (``/dev/null``, ``/dev/full``, a pipe) is
     written directly instead: renaming over a device would replace it.
     """
     path = os.fspath(path)
+    if not path:
+        raise FileNotFoundError(errno.ENOENT, "the output path is empty", path)
     if os.path.islink(path):
         path = os.path.realpath(path)  # write through a link, as open() would
     directory = os.path.dirname(os.path.abspath(path))
@@ -767,11 +769,12 @@ def atomic_output(path):
         raise IsADirectoryError(errno.EISDIR, "output path is a directory", path)
     if not os.path.isdir(directory):
         raise FileNotFoundError(errno.ENOENT, "output directory does not exist", directory)
-    tmp = os.path.join(directory,
-                       f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    _tempfiles.remove_stale(directory)  # leftovers of writers killed outright
+    tmp = os.path.join(directory, _tempfiles.temp_name(os.path.basename(path)))
     # os.open with 0o666 honours the umask, as a plain open() of path would.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
                  0o666)
+    _tempfiles.hold(fd)
     try:
         with open(fd, "wb", buffering=0) as f:
             if os.path.isfile(path):
@@ -829,11 +832,16 @@ def safetensors_layout(tensors, metadata=None):
         if name in seen:
             raise ValueError(f"duplicate tensor name {name!r}")
         seen.add(name)
+        _check_utf8(name, "tensor name")
         dtype = np.dtype(dtype)
         st = _NP_TO_ST.get(dtype.newbyteorder("=") if dtype.byteorder in "<>" else dtype)
         if st is None:
             raise ValueError(f"tensor {name!r}: dtype {dtype} cannot be stored in safetensors "
                              f"(accepted: {', '.join(str(d) for d in _ST_TO_NP.values())})")
+        try:  # what no reader could load back is refused before anything is written
+            _check_dims(tuple(int(d) for d in shape), dtype.itemsize)
+        except ValueError as e:
+            raise ValueError(f"tensor {name!r}: {e}") from None
         end = pos + math.prod(shape) * dtype.itemsize
         entries[name] = {"dtype": st, "shape": [int(d) for d in shape],
                          "data_offsets": [pos, end]}
@@ -842,10 +850,26 @@ def safetensors_layout(tensors, metadata=None):
     if metadata:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
             raise ValueError("safetensors metadata must map strings to strings")
+        for k, v in metadata.items():
+            _check_utf8(k, "metadata key")
+            _check_utf8(v, "metadata value")
         entries = {"__metadata__": dict(metadata), **entries}
     text = json.dumps(entries, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)
+    if len(text) > _ST_MAX_HEADER:
+        raise ValueError(f"the safetensors header would be {len(text):,} bytes; readers "
+                         f"refuse more than {_ST_MAX_HEADER:,} (fewer tensors or shorter "
+                         "names, or several files)")
     return struct.pack("<Q", len(text)) + text, order
+
+
+def _check_utf8(text, what):
+    """Refuse a lone surrogate (readers refuse the \\udXXX escape it would become)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} {text!r:.80} is not valid Unicode (a lone surrogate); "
+                         "safetensors cannot store it") from None
 
 
 def write_fully(f, data, path):

@@ -35,6 +35,7 @@ from .io import (
     SafetensorsCheckpoint,
     _as_checkpoint,
     _can_cast,
+    _check_dims,
     _names,
     _shape_str,
 )
@@ -167,10 +168,12 @@ def load_spec(spec, *, dtype=None, init="glorot_uniform", scheme=None):
             raw = f.read()
         try:
             spec = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (ValueError, RecursionError) as e:  # bad JSON, UTF-8, a 4300-digit int
             if raw[8:9] == b"{" and not raw[:1].isspace() and raw[:1] != b"{":
                 # No .safetensors suffix, but it looks like one.
                 return _spec_from_safetensors(path, dtype, init)
+            if isinstance(e, RecursionError):
+                e = "nested too deeply"
             raise ValueError(f"{label}: not valid JSON: {e}") from None
     if not isinstance(spec, Mapping):
         raise ValueError(f"{label}: must be a mapping of tensor name -> "  # noqa: TRY004
@@ -207,6 +210,10 @@ def load_spec(spec, *, dtype=None, init="glorot_uniform", scheme=None):
         if instance is None:
             raise ValueError(f"{where}: 'init' must name an initializer, got None")
         dt = _check_entry_dtype(entry.get("dtype") or default_dtype, instance, where)
+        try:  # a shape no array (and no checkpoint) can have
+            _check_dims(shape, dt.itemsize)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
         entries.append(_Entry(name, shape, dt, instance))
     return entries, metadata
 
