@@ -101,3 +101,11 @@ def test_torch_trunc_normal_far_window():
     assert x.min() >= 20.0 and x.max() <= 23.0
     assert np.unique(x).size > 1000
     assert st.kstest(x, st.truncnorm(20.0, 23.0).cdf).pvalue > 1e-3
+
+
+def test_underflow_raises_before_the_seed_is_drawn():
+    rng = np.random.default_rng(5)
+    state = rng.bit_generator.state
+    with pytest.raises(ValueError, match="underflows"):
+        fi.fill_truncated_normal(np.empty(10), 0.0, 1.0, 38.0, 39.0, seed=rng)
+    assert rng.bit_generator.state == state
