@@ -37,9 +37,18 @@ typedef struct fi_params {
      * normal: mean + z * std.
      * truncated normal: p = pa + u * d and q = qb + (1 - u) * d are the
      * lower and upper tail probabilities of the (possibly mirrored) window;
-     * flip is +1 or -1 (mirror); the result is clamped to [lo, hi]. */
+     * flip is +1 or -1 (mirror); the result is clamped to [lo, hi].
+     * far32: the float32-family truncated normal takes the far-tail path
+     * (the f32 words, the double arithmetic; docs/stream.md, 5.1) because
+     * some tail probability of the window is below FLT_MIN. */
     float f_lo, f_hi, f_scale, f_mean, f_std, f_pa, f_d, f_qb, f_flip;
     double d_lo, d_hi, d_scale, d_mean, d_std, d_pa, d_d, d_qb, d_flip;
+    int far32;
+    /* stream: the caller asks the SIMD kernels to write whole 64-byte lines
+     * with non-temporal (streaming) stores, through a small staging buffer,
+     * so that the lines are not read for ownership first: set by _core.pyx
+     * for fills larger than the caches.  The bytes written are the same. */
+    int stream;
 } fi_params;
 
 /* One fill kernel: writes n values of logical indices [offset, offset + n)
@@ -71,7 +80,10 @@ const fi_kernel_table *fi_table_for(int level); /* NULL if not built/supported *
 void fi_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
 /* Parameter set-up (fi_params.c).  Return 0, or -1 if the parameters make
- * no sampleable distribution (checked before in Cython; kept as a guard). */
+ * no sampleable distribution (checked before in Cython; kept as a guard),
+ * or (truncated normal) FI_ERR_UNDERFLOW if the whole window lies so far
+ * in a tail that its probability is below the smallest normal double. */
+#define FI_ERR_UNDERFLOW (-2)
 void fi_params_key(fi_params *p, uint64_t seed, uint64_t stream);
 void fi_params_uniform(fi_params *p, double low, double high);
 void fi_params_normal(fi_params *p, double mean, double std);

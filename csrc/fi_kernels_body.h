@@ -248,11 +248,13 @@ static inline void ndtri_tail_f32(vf s, vf *num, vf *den)
     *den = dt;
 }
 
-/* Same for float64: AS 241 PPND16, both branches on every lane (the
- * float64 kernels are not the ones tuned for speed). */
-static inline vd ndtri_lower_f64(vd s)
+/* Same for float64: AS 241 PPND16.  The group kernel computes the tail
+ * part only on the lanes that need it, as for float32; the far-tail float32
+ * kernel computes both on every lane (ndtri_lower_f64).  Same values. */
+#define NDTRI_SPLIT_F64 (-0.425)
+
+static inline void ndtri_central_f64(vd t, vd *num, vd *den)
 {
-    vd t = vd_sub(s, vd_set1(0.5));
     vd r = vd_fma(vd_sub(vd_set1(0.0), t), t, vd_set1(0.180625));
     vd na = vd_fma(vd_set1(2.5090809287301226727e+3), r, vd_set1(3.3430575583588128105e+4));
     na = vd_fma(na, r, vd_set1(6.7265770927008700853e+4));
@@ -268,6 +270,12 @@ static inline vd ndtri_lower_f64(vd s)
     nb = vd_fma(nb, r, vd_set1(6.8718700749205790830e+2));
     nb = vd_fma(nb, r, vd_set1(4.2313330701600911252e+1));
     nb = vd_fma(nb, r, vd_set1(1.0));
+    *num = vd_mul(t, na);
+    *den = nb;
+}
+
+static inline void ndtri_tail_f64(vd s, vd *num, vd *den)
+{
     vd rt = vd_sqrt(vd_sub(vd_set1(0.0), log_f64(s)));
     vd far = vd_set1(5.0);
 #define SEL(cn, en) vd_blend_le(rt, far, vd_set1(cn), vd_set1(en))
@@ -289,10 +297,20 @@ static inline vd ndtri_lower_f64(vd s)
     dt = vd_fma(dt, tt, SEL(2.05319162663775882187e+0, 5.99832206555887937690e-1));
     dt = vd_fma(dt, tt, vd_set1(1.0));
 #undef SEL
-    /* one division for both branches, exact as for float32 (nt, dt > 0 where
-     * the tail is selected) */
-    vd num = vd_blend_le(vd_set1(-0.425), t, vd_mul(t, na), vd_sub(vd_set1(0.0), nt));
-    vd den = vd_blend_le(vd_set1(-0.425), t, nb, dt);
+    *num = vd_sub(vd_set1(0.0), nt);
+    *den = dt;
+}
+
+/* Both parts on every lane, one division (exact as for float32: nt, dt > 0
+ * where the tail is selected). */
+static inline vd ndtri_lower_f64(vd s)
+{
+    vd t = vd_sub(s, vd_set1(0.5));
+    vd cn, cd, tn, td;
+    ndtri_central_f64(t, &cn, &cd);
+    ndtri_tail_f64(s, &tn, &td);
+    vd num = vd_blend_le(vd_set1(NDTRI_SPLIT_F64), t, cn, tn);
+    vd den = vd_blend_le(vd_set1(NDTRI_SPLIT_F64), t, cd, td);
     return vd_div(num, den);
 }
 
@@ -320,21 +338,46 @@ static inline vf truncnorm_finish_f32(const fi_params *p, vf x, vf pl, vf pu)
     return vf_min(vf_max(y, vf_set1(p->f_lo)), vf_set1(p->f_hi));
 }
 
-static inline vd truncnorm_f64(const fi_params *p, vuh wa, vuh wb)
+/* The double-precision inversion from u in (0, 1) (1 - u exact), in two
+ * halves around ndtri_lower_f64 as for float32. */
+static inline void truncnorm_prob_f64(const fi_params *p, vd u, vd *pl, vd *pu, vd *s)
 {
-    /* u = (k + 1/2) 2^-52 with a 52-bit k = (wa >> 6) 2^26 + (wb >> 6) */
-    vd hi = vd_mul(vd_from_u32(vuh_srl(wa, 6)), vd_set1(0x1p-26));
-    vd lo = vd_fma(vd_from_u32(vuh_srl(wb, 6)), vd_set1(0x1p-52), vd_set1(0x1p-53));
-    vd u = vd_add(hi, lo);
     vd v = vd_sub(vd_set1(1.0), u);
-    vd pl = vd_fma(u, vd_set1(p->d_d), vd_set1(p->d_pa));
-    vd pu = vd_fma(v, vd_set1(p->d_d), vd_set1(p->d_qb));
-    vd s = vd_max(vd_min(pl, pu), vd_set1(0x1p-1022));
-    vd x = ndtri_lower_f64(s);
+    *pl = vd_fma(u, vd_set1(p->d_d), vd_set1(p->d_pa));
+    *pu = vd_fma(v, vd_set1(p->d_d), vd_set1(p->d_qb));
+    *s = vd_max(vd_min(*pl, *pu), vd_set1(0x1p-1022));
+}
+
+static inline vd truncnorm_finish_f64(const fi_params *p, vd x, vd pl, vd pu)
+{
     x = vd_blend_lt(pu, pl, vd_sub(vd_set1(0.0), x), x);
     x = vd_mul(x, vd_set1(p->d_flip));
     vd y = vd_fma(x, vd_set1(p->d_std), vd_set1(p->d_mean));
     return vd_min(vd_max(y, vd_set1(p->d_lo)), vd_set1(p->d_hi));
+}
+
+static inline vd truncnorm_u_f64(const fi_params *p, vd u)
+{
+    vd pl, pu, s;
+    truncnorm_prob_f64(p, u, &pl, &pu, &s);
+    return truncnorm_finish_f64(p, ndtri_lower_f64(s), pl, pu);
+}
+
+/* u = (k + 1/2) 2^-52 with a 52-bit k = (wa >> 6) 2^26 + (wb >> 6) */
+static inline vd truncnorm_unit_f64(vuh wa, vuh wb)
+{
+    vd hi = vd_mul(vd_from_u32(vuh_srl(wa, 6)), vd_set1(0x1p-26));
+    vd lo = vd_fma(vd_from_u32(vuh_srl(wb, 6)), vd_set1(0x1p-52), vd_set1(0x1p-53));
+    return vd_add(hi, lo);
+}
+
+/* Float32 family, far-tail windows (correction 1.1): the float32 path's u,
+ * (k + 1/2) 2^-23 from the top 23 bits of one word, then the float64
+ * inversion, rounded once to float32. */
+static inline vd truncnorm_far_f64(const fi_params *p, vuh w)
+{
+    vd k = vd_from_u32(vuh_srl(w, 9));
+    return truncnorm_u_f64(p, vd_fma(k, vd_set1(0x1p-23), vd_set1(0x1p-24)));
 }
 
 /* ------------------------------------------------------------------ */
@@ -476,6 +519,29 @@ FI_INLINE void groups_truncnorm32(const fi_ctx *x, uint64_t g, unsigned ng, void
     store_groups32(dst, num, ng, kind);
 }
 
+/* float32 family, truncated normal on a far-tail window (p->far32):
+ * element 16j + l <- word j of lane l, as above, through the double
+ * inversion; the doubles are rounded to float32 one by one (a plain C
+ * conversion: round to nearest even on every path). */
+FI_INLINE void groups_truncnorm_far32(const fi_ctx *x, uint64_t g, unsigned ng, void *dst,
+                                      int kind)
+{
+    vu c[FI_TN_BATCH * FI_NB][4];
+    _Alignas(64) double y[FI_TN_N];
+    _Alignas(64) float f[FI_TN_N];
+    vf v[FI_TN_NV];
+    philox_groups(x, g, ng, c);
+    for (unsigned gi = 0; gi < ng; gi++)
+        for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W)
+            for (unsigned j = 0; j < 4; j++)
+                for (unsigned h = 0; h < FI_W / FI_WD; h++)
+                    vd_store(y + gi * FI_GROUP_N32 + 16 * j + l + h * FI_WD,
+                             truncnorm_far_f64(x->p, vu_half(c[gi * FI_NB + l / FI_W][j], (int)h)));
+    for (unsigned i = 0; i < ng * FI_GROUP_N32; i++) f[i] = (float)y[i];
+    for (unsigned i = 0; i < ng * FI_NV32; i++) v[i] = vf_load(f + i * FI_W);
+    store_groups32(dst, v, ng, kind);
+}
+
 /* float64, uniform: element 16j + l <- words 2j, 2j + 1 of lane l.  The
  * blocks are generated FI_W at a time and used in halves of FI_WD lanes. */
 FI_INLINE void groups_uniform64(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
@@ -517,20 +583,55 @@ FI_INLINE void groups_normal64(const fi_ctx *x, uint64_t g, unsigned ng, void *d
             }
 }
 
-/* float64, truncated normal: element 16j + l <- words 2j, 2j + 1 of lane l. */
+/* float64, truncated normal: element 16j + l <- words 2j, 2j + 1 of lane l.
+ * As for float32: the central rational on every lane, the tail one only on
+ * the lanes with t < -0.425, gathered into full vectors. */
+#define FI_TN64_BATCH 8u
+#define FI_TN64_NV (FI_TN64_BATCH * FI_GROUP_N64 / FI_WD)
+#define FI_TN64_N (FI_TN64_BATCH * FI_GROUP_N64)
+
 FI_INLINE void groups_truncnorm64(const fi_ctx *x, uint64_t g, unsigned ng, void *dst)
 {
-    vu c[FI_BATCH * FI_NB][4];
+    const fi_params *p = x->p;
+    const vd split = vd_set1(NDTRI_SPLIT_F64);
+    vu c[FI_TN64_BATCH * FI_NB][4];
+    vd pl[FI_TN64_NV], pu[FI_TN64_NV], t[FI_TN64_NV], num[FI_TN64_NV], den[FI_TN64_NV];
+    double tail_s[FI_TN64_N + FI_WD], tail_num[FI_TN64_N + FI_WD], tail_den[FI_TN64_N + FI_WD];
+    unsigned first[FI_TN64_NV], ntail = 0;
     philox_groups(x, g, ng, c);
     for (unsigned gi = 0; gi < ng; gi++)
         for (unsigned l = 0; l < FI_GROUP_BLOCKS; l += FI_W)
-            for (unsigned h = 0; h < FI_W / FI_WD; h++) {
-                const vu *w = c[gi * FI_NB + l / FI_W];
-                double *o = (double *)dst + gi * FI_GROUP_N64 + l + h * FI_WD;
-                for (unsigned j = 0; j < 2; j++)
-                    vd_store(o + 16 * j, truncnorm_f64(x->p, vu_half(w[2 * j], (int)h),
-                                                       vu_half(w[2 * j + 1], (int)h)));
-            }
+            for (unsigned h = 0; h < FI_W / FI_WD; h++)
+                for (unsigned j = 0; j < 2; j++) {
+                    const vu *w = c[gi * FI_NB + l / FI_W];
+                    unsigned i = (gi * FI_GROUP_N64 + 16 * j + l + h * FI_WD) / FI_WD;
+                    vd s;
+                    truncnorm_prob_f64(p, truncnorm_unit_f64(vu_half(w[2 * j], (int)h),
+                                                             vu_half(w[2 * j + 1], (int)h)),
+                                       &pl[i], &pu[i], &s);
+                    t[i] = vd_sub(s, vd_set1(0.5));
+                    ndtri_central_f64(t[i], &num[i], &den[i]);
+                    first[i] = ntail;
+                    ntail += vd_compress_lt(tail_s + ntail, t[i], split, s);
+                }
+    unsigned k = 0;
+    if (ntail) {
+        vd_store(tail_s + ntail, vd_set1(0.25)); /* padding: any s in (0, 0.5] */
+        for (; k < ntail; k += FI_WD) {
+            vd tn, td;
+            ndtri_tail_f64(vd_load(tail_s + k), &tn, &td);
+            vd_store(tail_num + k, tn);
+            vd_store(tail_den + k, td);
+        }
+    }
+    /* the scatter reads up to FI_WD doubles past the last tail lane */
+    vd_store(tail_num + k, vd_set1(0.0));
+    vd_store(tail_den + k, vd_set1(1.0));
+    for (unsigned i = 0; i < ng * FI_GROUP_N64 / FI_WD; i++) {
+        vd n = vd_expand_lt(tail_num + first[i], t[i], split, num[i]);
+        vd d = vd_expand_lt(tail_den + first[i], t[i], split, den[i]);
+        vd_store((double *)dst + i * FI_WD, truncnorm_finish_f64(p, vd_div(n, d), pl[i], pu[i]));
+    }
 }
 
 FI_INLINE void groups_uniform_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_uniform32(x, g, ng, d, OUT_F32); }
@@ -542,6 +643,9 @@ FI_INLINE void groups_normal_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void
 FI_INLINE void groups_truncnorm_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm32(x, g, ng, d, OUT_F32); }
 FI_INLINE void groups_truncnorm_f16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm32(x, g, ng, d, OUT_F16); }
 FI_INLINE void groups_truncnorm_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm32(x, g, ng, d, OUT_BF16); }
+FI_INLINE void groups_tnfar_f32(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm_far32(x, g, ng, d, OUT_F32); }
+FI_INLINE void groups_tnfar_f16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm_far32(x, g, ng, d, OUT_F16); }
+FI_INLINE void groups_tnfar_bf16(const fi_ctx *x, uint64_t g, unsigned ng, void *d) { groups_truncnorm_far32(x, g, ng, d, OUT_BF16); }
 
 /* ------------------------------------------------------------------ */
 /* Drive batches over [offset, offset + n): runs of up to `batch` whole
@@ -584,6 +688,76 @@ FI_INLINE void drive(groups_fn fn, unsigned batch, const fi_params *p, uint64_t 
     fi_fpenv_leave(env);
 }
 
+#ifdef FI_HAVE_STREAM
+#define FI_STAGE_MAX 8192 /* staging bytes: several batches, within L1 */
+/* The same values as drive(), written with streaming stores: the groups
+ * are generated into a staging buffer (in L1) and copied out in whole,
+ * aligned 64-byte lines; the bytes before the first line boundary and
+ * after the last are written by drive() or memcpy.  Less than a line is
+ * carried over in the buffer between batches. */
+FI_INLINE void drive_stream(groups_fn fn, unsigned batch, const fi_params *p, uint64_t offset,
+                            uint64_t n, void *out, unsigned gsize, size_t itemsize)
+{
+    _Alignas(64) unsigned char buf[64 + FI_STAGE_MAX];
+    unsigned char *o = (unsigned char *)out;
+    size_t mis = (size_t)((uintptr_t)o % 64), gbytes = (size_t)gsize * itemsize;
+    uint64_t head = mis ? (64 - mis) / itemsize : 0, g, left;
+    size_t rd, wr = 0;
+    fi_ctx x;
+    fi_fpenv env;
+    if (head) {
+        drive(fn, batch, p, offset, head, o, gsize, itemsize);
+        offset += head;
+        n -= head;
+        o += head * itemsize;
+    }
+    g = offset / gsize;
+    rd = (size_t)(offset % gsize) * itemsize; /* skip into the first group */
+    left = n * itemsize;
+    env = fi_fpenv_enter();
+    ctx_init(&x, p);
+    while (left) {
+        size_t avail, body;
+        do { /* fill the staging buffer, batch by batch */
+            /* bytes still to generate (rd > wr only before the first batch) */
+            uint64_t need = wr >= rd ? left - (wr - rd) : left + (rd - wr);
+            uint64_t want = (need + gbytes - 1) / gbytes;
+            unsigned ng = want < batch ? (unsigned)want : batch;
+            fn(&x, g, ng, buf + wr);
+            g += ng;
+            wr += ng * gbytes;
+        } while (wr - rd < left && wr + (size_t)batch * gbytes <= sizeof buf);
+        avail = wr - rd;
+        if (avail >= left) {
+            body = (size_t)(left & ~(uint64_t)63);
+            fi_stream64(o, buf + rd, body);
+            memcpy(o + body, buf + rd + body, (size_t)left - body);
+            break;
+        }
+        body = avail & ~(size_t)63;
+        fi_stream64(o, buf + rd, body);
+        o += body;
+        left -= body;
+        rd += body;
+        memmove(buf, buf + rd, wr - rd); /* under 64 bytes */
+        wr -= rd;
+        rd = 0;
+    }
+    fi_stream_fence();
+    fi_fpenv_leave(env);
+}
+
+FI_INLINE void drive_auto(groups_fn fn, unsigned batch, const fi_params *p, uint64_t offset,
+                          uint64_t n, void *out, unsigned gsize, size_t itemsize)
+{
+    if (p->stream && n >= 1024 && (uintptr_t)out % itemsize == 0)
+        drive_stream(fn, batch, p, offset, n, out, gsize, itemsize);
+    else
+        drive(fn, batch, p, offset, n, out, gsize, itemsize);
+}
+#define drive drive_auto
+#endif
+
 static void fill_raw(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_raw, FI_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
 static void fill_uniform_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_uniform_f32, FI_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
 static void fill_uniform_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_uniform_f16, FI_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
@@ -604,13 +778,27 @@ static void fill_normal_f32(const fi_params *p, uint64_t off, uint64_t n, void *
 static void fill_normal_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_normal_f16, FI_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
 static void fill_normal_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_normal_bf16, FI_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
 static void fill_normal_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_normal64, FI_BATCH, p, off, n, out, FI_GROUP_N64, 8); }
+/* (the float64 truncated normal gains from the same scheduling: its
+ * central rational and division are long chains too) */
+static void fill_truncnorm_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm64, FI_TN64_BATCH, p, off, n, out, FI_GROUP_N64, 8); }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options
 #endif
-static void fill_truncnorm_f32(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm_f32, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 4); }
-static void fill_truncnorm_f16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm_f16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
-static void fill_truncnorm_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm_bf16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2); }
-static void fill_truncnorm_f64(const fi_params *p, uint64_t off, uint64_t n, void *out) { drive(groups_truncnorm64, FI_BATCH, p, off, n, out, FI_GROUP_N64, 8); }
+static void fill_truncnorm_f32(const fi_params *p, uint64_t off, uint64_t n, void *out)
+{
+    if (p->far32) drive(groups_tnfar_f32, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 4);
+    else drive(groups_truncnorm_f32, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 4);
+}
+static void fill_truncnorm_f16(const fi_params *p, uint64_t off, uint64_t n, void *out)
+{
+    if (p->far32) drive(groups_tnfar_f16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2);
+    else drive(groups_truncnorm_f16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2);
+}
+static void fill_truncnorm_bf16(const fi_params *p, uint64_t off, uint64_t n, void *out)
+{
+    if (p->far32) drive(groups_tnfar_bf16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2);
+    else drive(groups_truncnorm_bf16, FI_TN_BATCH, p, off, n, out, FI_GROUP_N32, 2);
+}
 
 const fi_kernel_table FI_TABLE = {
     FI_TABLE_NAME,

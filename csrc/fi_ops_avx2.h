@@ -18,6 +18,13 @@
 #include <string.h>
 #include "fi_kernels.h"
 
+#if defined(__GNUC__) || defined(__clang__)
+/* the Philox rounds must be inlined into the fill loops (keys in registers) */
+#define FI_OPS_INLINE static inline __attribute__((always_inline))
+#else
+#define FI_OPS_INLINE static inline
+#endif
+
 #define FI_W 8
 #define FI_WD 4
 
@@ -65,21 +72,26 @@ static inline void fi_philox_keys_init(fi_philox_keys *ks, uint32_t k0, uint32_t
     ks->k1_r1 = rk1[1];
 }
 
+/* High word of each 64-bit product into the low half with vpshufd (the
+ * shuffle port) instead of vpsrlq (the multiply ports); the high half then
+ * holds the low word, which nothing reads (fi_ops_avx512.h). */
+FI_OPS_INLINE __m256i fi_hi_to_lo(__m256i p) { return _mm256_shuffle_epi32(p, 0xB1); }
+
 /* One full round on one set. */
-static inline void fi_philox_round_q(__m256i c[4], __m256i k0, __m256i k1)
+FI_OPS_INLINE void fi_philox_round_q(__m256i c[4], __m256i k0, __m256i k1)
 {
     const __m256i m0 = _mm256_set1_epi32((int)FI_PHILOX_M0);
     const __m256i m1 = _mm256_set1_epi32((int)FI_PHILOX_M1);
     __m256i p0 = _mm256_mul_epu32(c[0], m0);
     __m256i p1 = _mm256_mul_epu32(c[2], m1);
-    c[0] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c[1]), k0);
-    c[2] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c[3]), k1);
+    c[0] = _mm256_xor_si256(_mm256_xor_si256(fi_hi_to_lo(p1), c[1]), k0);
+    c[2] = _mm256_xor_si256(_mm256_xor_si256(fi_hi_to_lo(p0), c[3]), k1);
     c[1] = p1;
     c[3] = p0;
 }
 
 /* Rounds 0 and 1 of both sets of the FI_W blocks starting at b. */
-static inline void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m256i e[4], __m256i o[4])
+FI_OPS_INLINE void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m256i e[4], __m256i o[4])
 {
     const __m256i m1 = _mm256_set1_epi32((int)FI_PHILOX_M1);
     const long long M0 = FI_PHILOX_M0;
@@ -94,16 +106,16 @@ static inline void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m256i
     __m256i *set[2] = {e, o}, p0[2] = {p0e, p0o};
     for (int k = 0; k < 2; k++) {
         __m256i *c = set[k];
-        __m256i c2 = _mm256_xor_si256(_mm256_srli_epi64(p0[k], 32), ks->x0);
+        __m256i c2 = _mm256_xor_si256(fi_hi_to_lo(p0[k]), ks->x0);
         __m256i p1 = _mm256_mul_epu32(c2, m1);
-        c[0] = _mm256_xor_si256(_mm256_srli_epi64(p1, 32), ks->x1);
+        c[0] = _mm256_xor_si256(fi_hi_to_lo(p1), ks->x1);
         c[1] = p1;
         c[2] = _mm256_xor_si256(p0[k], x2);
         c[3] = c3;
     }
 }
 
-static inline void vu_philox(const fi_philox_keys *ks, uint64_t b, __m256i out[4])
+FI_OPS_INLINE void vu_philox(const fi_philox_keys *ks, uint64_t b, __m256i out[4])
 {
     __m256i e[4], o[4];
     fi_philox_start(ks, b, e, o);
@@ -119,7 +131,7 @@ static inline void vu_philox(const fi_philox_keys *ks, uint64_t b, __m256i out[4
 /* Two block sets; with 16 ymm registers interleaving the rounds would
  * spill, so they run one after the other (out-of-order execution overlaps
  * them). */
-static inline void vu_philox2(const fi_philox_keys *ks, uint64_t b0, uint64_t b1,
+FI_OPS_INLINE void vu_philox2(const fi_philox_keys *ks, uint64_t b0, uint64_t b1,
                               __m256i out0[4], __m256i out1[4])
 {
     vu_philox(ks, b0, out0);
@@ -336,5 +348,44 @@ static inline void vd_decomp(vd x, vd *m, vd *e)
         _mm256_add_epi64(_mm256_and_si256(ix, _mm256_set1_epi64x(0x000fffffffffffffll)), c));
 }
 static inline void vd_store(double *dst, vd v) { _mm256_storeu_pd(dst, v); }
+static inline vd vd_load(const double *src) { return _mm256_loadu_pd(src); }
+/* Double lanes through the 4-lane tables: lane index k becomes the pair of
+ * 32-bit indices (2k, 2k + 1) of one vpermd. */
+static inline __m256i fi_pair_index(const int32_t idx[4])
+{
+    __m256i q = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)idx));
+    __m256i lo = _mm256_slli_epi64(q, 1);
+    return _mm256_or_si256(lo, _mm256_slli_epi64(_mm256_add_epi64(lo, _mm256_set1_epi64x(1)), 32));
+}
+static inline unsigned vd_compress_lt(double *dst, vd a, vd b, vd x)
+{
+    unsigned m = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_LT_OQ));
+    __m256 p = _mm256_permutevar8x32_ps(_mm256_castpd_ps(x), fi_pair_index(fi_pack4[m]));
+    _mm256_storeu_pd(dst, _mm256_castps_pd(p));
+    return fi_popcount4(m);
+}
+static inline vd vd_expand_lt(const double *src, vd a, vd b, vd y)
+{
+    __m256d sel = _mm256_cmp_pd(a, b, _CMP_LT_OQ);
+    unsigned m = (unsigned)_mm256_movemask_pd(sel);
+    __m256 v = _mm256_permutevar8x32_ps(_mm256_castpd_ps(_mm256_loadu_pd(src)),
+                                        fi_pair_index(fi_unpack4[m]));
+    return _mm256_blendv_pd(y, _mm256_castps_pd(v), sel);
+}
+
+/* ---- streaming stores ---- */
+#define FI_HAVE_STREAM 1
+/* n bytes (a multiple of 64) from src (any alignment, in cache) to dst
+ * (64-byte aligned) with non-temporal stores. */
+static inline void fi_stream64(unsigned char *dst, const unsigned char *src, size_t n)
+{
+    for (size_t i = 0; i < n; i += 64)
+    {
+        _mm256_stream_si256((__m256i *)(dst + i), _mm256_loadu_si256((const __m256i *)(src + i)));
+        _mm256_stream_si256((__m256i *)(dst + i + 32),
+                            _mm256_loadu_si256((const __m256i *)(src + i + 32)));
+    }
+}
+static inline void fi_stream_fence(void) { _mm_sfence(); }
 
 #endif

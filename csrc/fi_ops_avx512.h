@@ -19,6 +19,13 @@
 #include <string.h>
 #include "fi_kernels.h"
 
+#if defined(__GNUC__) || defined(__clang__)
+/* the Philox rounds must be inlined into the fill loops (keys in registers) */
+#define FI_OPS_INLINE static inline __attribute__((always_inline))
+#else
+#define FI_OPS_INLINE static inline
+#endif
+
 #define FI_W 16
 #define FI_WD 8
 
@@ -81,21 +88,28 @@ static inline void fi_philox_keys_init(fi_philox_keys *ks, uint32_t k0, uint32_t
 
 #define FI_XOR3 0x96 /* vpternlog truth table of a ^ b ^ c */
 
+/* The high word of each 64-bit product moved into the low half, where the
+ * next vpmuludq reads it.  A shuffle (vpshufd, the shuffle port) rather
+ * than a 64-bit shift (vpsrlq, the port the multiplies need): the high half
+ * then holds the low word instead of zero, which nothing reads (vpmuludq
+ * and the final merge use low halves only; the xors are per 32-bit lane). */
+FI_OPS_INLINE __m512i fi_hi_to_lo(__m512i p) { return _mm512_shuffle_epi32(p, _MM_PERM_CDAB); }
+
 /* One full round on one set. */
-static inline void fi_philox_round_q(__m512i c[4], __m512i k0, __m512i k1)
+FI_OPS_INLINE void fi_philox_round_q(__m512i c[4], __m512i k0, __m512i k1)
 {
     const __m512i m0 = _mm512_set1_epi32((int)FI_PHILOX_M0);
     const __m512i m1 = _mm512_set1_epi32((int)FI_PHILOX_M1);
     __m512i p0 = _mm512_mul_epu32(c[0], m0);
     __m512i p1 = _mm512_mul_epu32(c[2], m1);
-    c[0] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c[1], k0, FI_XOR3);
-    c[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), c[3], k1, FI_XOR3);
+    c[0] = _mm512_ternarylogic_epi32(fi_hi_to_lo(p1), c[1], k0, FI_XOR3);
+    c[2] = _mm512_ternarylogic_epi32(fi_hi_to_lo(p0), c[3], k1, FI_XOR3);
     c[1] = p1;
     c[3] = p0;
 }
 
 /* Rounds 0 and 1 of both sets of the FI_W blocks starting at b. */
-static inline void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m512i e[4], __m512i o[4])
+FI_OPS_INLINE void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m512i e[4], __m512i o[4])
 {
     const __m512i m1 = _mm512_set1_epi32((int)FI_PHILOX_M1);
     const long long M0 = FI_PHILOX_M0;
@@ -112,24 +126,24 @@ static inline void fi_philox_start(const fi_philox_keys *ks, uint64_t b, __m512i
     for (int k = 0; k < 2; k++) {
         __m512i *c = set[k];
         /* round 0: c2 = hi(p0) ^ s1 ^ k1[0], c3 = lo(p0) */
-        __m512i c2 = _mm512_xor_si512(_mm512_srli_epi64(p0[k], 32), ks->x0);
+        __m512i c2 = _mm512_xor_si512(fi_hi_to_lo(p0[k]), ks->x0);
         /* round 1: p1 = c2 M1; c0 = hi(p1) ^ lo(s0 M1) ^ k0[1];
          * c2 = hi(p0_r1) ^ lo(p0) ^ k1[1]; c1 = lo(p1); c3 = lo(p0_r1) */
         __m512i p1 = _mm512_mul_epu32(c2, m1);
-        c[0] = _mm512_xor_si512(_mm512_srli_epi64(p1, 32), ks->x1);
+        c[0] = _mm512_xor_si512(fi_hi_to_lo(p1), ks->x1);
         c[1] = p1;
         c[2] = _mm512_xor_si512(p0[k], x2);
         c[3] = c3;
     }
 }
 
-static inline void fi_philox_merge(const __m512i e[4], const __m512i o[4], __m512i out[4])
+FI_OPS_INLINE void fi_philox_merge(const __m512i e[4], const __m512i o[4], __m512i out[4])
 {
     for (int j = 0; j < 4; j++)
         out[j] = _mm512_mask_shuffle_epi32(e[j], FI_ODD_LANES32, o[j], _MM_PERM_CDAB);
 }
 
-static inline void vu_philox(const fi_philox_keys *ks, uint64_t b, __m512i out[4])
+FI_OPS_INLINE void vu_philox(const fi_philox_keys *ks, uint64_t b, __m512i out[4])
 {
     __m512i e[4], o[4];
     fi_philox_start(ks, b, e, o);
@@ -142,7 +156,7 @@ static inline void vu_philox(const fi_philox_keys *ks, uint64_t b, __m512i out[4
 
 /* Two independent runs of vu_philox with their rounds interleaved: four
  * dependency chains in flight instead of two. */
-static inline void vu_philox2(const fi_philox_keys *ks, uint64_t b0, uint64_t b1,
+FI_OPS_INLINE void vu_philox2(const fi_philox_keys *ks, uint64_t b0, uint64_t b1,
                               __m512i out0[4], __m512i out1[4])
 {
     __m512i e0[4], o0[4], e1[4], o1[4];
@@ -329,5 +343,33 @@ static inline void vd_decomp(vd x, vd *m, vd *e)
         _mm512_add_epi64(_mm512_and_si512(ix, _mm512_set1_epi64(0x000fffffffffffffll)), c));
 }
 static inline void vd_store(double *dst, vd v) { _mm512_storeu_pd(dst, v); }
+static inline vd vd_load(const double *src) { return _mm512_loadu_pd(src); }
+/* Register forms plus plain stores/loads, as for vf_compress_lt. */
+static inline unsigned vd_compress_lt(double *dst, vd a, vd b, vd x)
+{
+    __mmask8 k = _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ);
+    _mm512_storeu_pd(dst, _mm512_maskz_compress_pd(k, x));
+    return (unsigned)_mm_popcnt_u32(k);
+}
+static inline vd vd_expand_lt(const double *src, vd a, vd b, vd y)
+{
+    __mmask8 k = _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ);
+    __m512d v = _mm512_loadu_pd(src);
+#if defined(__GNUC__) || defined(__clang__)
+    __asm__("" : "+v"(v));
+#endif
+    return _mm512_mask_expand_pd(y, k, v);
+}
+
+/* ---- streaming stores ---- */
+#define FI_HAVE_STREAM 1
+/* n bytes (a multiple of 64) from src (any alignment, in cache) to dst
+ * (64-byte aligned) with non-temporal stores. */
+static inline void fi_stream64(unsigned char *dst, const unsigned char *src, size_t n)
+{
+    for (size_t i = 0; i < n; i += 64)
+        _mm512_stream_si512((void *)(dst + i), _mm512_loadu_si512((const void *)(src + i)));
+}
+static inline void fi_stream_fence(void) { _mm_sfence(); }
 
 #endif

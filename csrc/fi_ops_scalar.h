@@ -223,5 +223,16 @@ static inline void vd_decomp(vd x, vd *m, vd *e)
     *m = fi_bits_to_d((ix & 0x000fffffffffffffull) + c);
 }
 static inline void vd_store(double *dst, vd v) { memcpy(dst, &v, 8); }
+static inline vd vd_load(const double *src) { vd v; memcpy(&v, src, 8); return v; }
+/* vf_compress_lt / vf_expand_lt for double lanes (FI_WD of them). */
+static inline unsigned vd_compress_lt(double *dst, vd a, vd b, vd x)
+{
+    memcpy(dst, &x, 8);
+    return a < b;
+}
+static inline vd vd_expand_lt(const double *src, vd a, vd b, vd y)
+{
+    return a < b ? vd_load(src) : y;
+}
 
 #endif

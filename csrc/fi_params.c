@@ -13,6 +13,8 @@ void fi_params_key(fi_params *p, uint64_t seed, uint64_t stream)
     p->k1 = (uint32_t)(seed >> 32);
     p->s0 = (uint32_t)stream;
     p->s1 = (uint32_t)(stream >> 32);
+    p->stream = 0; /* set by the caller for large fills (far32: by
+                    * fi_params_truncnorm, which may run first) */
 }
 
 void fi_params_uniform(fi_params *p, double low, double high)
@@ -104,9 +106,13 @@ static double ndtr(double x)
     return x < 0.0 ? normal_sf_nonneg(-x) : 1.0 - normal_sf_nonneg(x);
 }
 
+#define FI_DBL_MIN 0x1p-1022
+#define FI_FLT_MIN 0x1p-126
+
 int fi_params_truncnorm(fi_params *p, double mean, double std, double a, double b)
 {
     double lo, hi, flip = 1.0;
+    int rc = 0;
     fi_fpenv env;
     if (!(a < b)) return -1;
     env = fi_fpenv_enter();
@@ -145,11 +151,21 @@ int fi_params_truncnorm(fi_params *p, double mean, double std, double a, double 
             last.valid = 1;
         }
         d = pb - pa;
+        if (pb < FI_DBL_MIN) {
+            /* the whole window lies beyond about 37.5 std: its probability
+             * underflows even in double, no sample can be computed */
+            rc = FI_ERR_UNDERFLOW;
+        }
         if (!(d > 0.0)) {
-            /* window with no representable mass: sample its endpoint nearer
-             * the mean (all lanes clamp there) */
+            /* a window narrower than the rounding of Phi at its ends: sample
+             * its endpoint nearer the mean (all lanes clamp there) */
             d = 0.0;
         }
+        /* Correction 1.1: the float32 path is exact while every tail
+         * probability it forms, p = pa + u d and q = qb + (1 - u) d with
+         * u >= 2^-24, and d itself, are normal floats.  Windows where one is
+         * not (beyond about 12.9 std) take the far-tail path. */
+        p->far32 = (pa < qb ? pa : qb) + 0x1p-24 * d < FI_FLT_MIN || (d > 0.0 && d < FI_FLT_MIN);
         p->d_pa = pa;
         p->d_d = d;
         p->d_qb = qb;
@@ -168,5 +184,5 @@ int fi_params_truncnorm(fi_params *p, double mean, double std, double a, double 
     p->f_lo = (float)lo;
     p->f_hi = (float)hi;
     fi_fpenv_leave(env);
-    return 0;
+    return rc;
 }

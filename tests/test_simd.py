@@ -44,6 +44,9 @@ CASES = [
     ("tn(6,9)", fi.fill_truncated_normal, (0.0, 1.0, 6.0, 9.0)),
     ("tn(-9,-6)", fi.fill_truncated_normal, (1.0, 0.5, -9.0, -6.0)),
     ("tn(-0.1,0.1)", fi.fill_truncated_normal, (0.0, 1.0, -0.1, 0.1)),
+    ("tn(12,13)", fi.fill_truncated_normal, (0.0, 1.0, 12.0, 13.0)),
+    ("tn(20,23)", fi.fill_truncated_normal, (0.0, 1.0, 20.0, 23.0)),
+    ("tn(-inf,-15)", fi.fill_truncated_normal, (0.5, 2.0, -INF, -15.0)),
 ]
 # largest std that keeps the parameters finite in each dtype while the
 # samples overflow it

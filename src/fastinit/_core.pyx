@@ -23,7 +23,7 @@ cdef extern from "Python.h":
 
 cdef extern from "fi_kernels.h":
     ctypedef struct fi_params:
-        pass
+        int stream
     ctypedef void (*fi_fill_fn)(const fi_params *p, uint64_t offset, uint64_t n, void *out) noexcept nogil
     ctypedef struct fi_kernel_table:
         const char *name
@@ -154,6 +154,20 @@ cdef int _nthreads = 1
 cdef uint64_t _min_per_thread = 1 << 18
 # elements per uninterrupted kernel run; signals are checked between runs
 cdef uint64_t _chunk_per_thread = 1 << 22
+# bytes from which a contiguous fill uses streaming (non-temporal) stores;
+# the values are the same either way (measured: docs/performance.md)
+cdef uint64_t _stream_bytes_raw = 32 << 20
+cdef uint64_t _stream_bytes = 32 << 20
+
+
+def _set_stream_threshold(nbytes, raw=None):
+    """Set the streaming-store threshold in bytes of the float fills (and of
+    ``fill_raw``: ``raw``, default the same); returns the old float one."""
+    global _stream_bytes, _stream_bytes_raw
+    old = _stream_bytes
+    _stream_bytes = <uint64_t>nbytes
+    _stream_bytes_raw = <uint64_t>(nbytes if raw is None else raw)
+    return old
 
 
 def _check_threads(n, name="n"):
@@ -749,6 +763,7 @@ cdef object _prepared_fill(object out, int dist, double p0, double p1, double p2
     cdef uint64_t stream_, offset_, seed_
     cdef cnp.dtype descr
     cdef bint at_end = False
+    cdef int rc
     stream_ = _check_u64(stream, "stream")
     if type(offset) is int and 0 <= offset < _TWO64:
         offset_ = offset
@@ -767,6 +782,14 @@ cdef object _prepared_fill(object out, int dist, double p0, double p1, double p2
     descr = <cnp.dtype>L.descr  # a reference held for the whole call
     _check_params(dist, L.code, p0, p1, p2, p3)
     _check_span(L.n, offset_)
+    if dist == FI_TRUNCNORM:  # before the seed is drawn: may raise
+        rc = fi_params_truncnorm(&params, p0, p1, p2, p3)
+        if rc == -2:
+            raise ValueError(f"the window a={p2}, b={p3} lies so far in a tail (beyond about "
+                             "37.5 std) that its probability underflows double precision; "
+                             "no value can be sampled from it")
+        if rc != 0:  # pragma: no cover
+            raise ValueError(f"a must be < b; got a={p2} and b={p3}")
     if type(seed) is int:
         seed_ = seed
     else:
@@ -777,9 +800,9 @@ cdef object _prepared_fill(object out, int dist, double p0, double p1, double p2
         fi_params_uniform(&params, p0, p1)
     elif dist == FI_NORMAL:
         fi_params_normal(&params, p0, p1)
-    elif dist == FI_TRUNCNORM:
-        if fi_params_truncnorm(&params, p0, p1, p2, p3) != 0:  # pragma: no cover
-            raise ValueError(f"a must be < b; got a={p2} and b={p3}")
+    # streaming stores for large contiguous fills (the bytes are the same)
+    params.stream = L.contiguous and L.n * L.itemsize >= (
+        _stream_bytes_raw if dist == FI_RAW else _stream_bytes)
     _run(&L, dist, &params, offset_, descr)
     return out
 
@@ -996,8 +1019,9 @@ def fill_truncated_normal(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, s
         \qquad u \in (0, 1),
 
     clamped to the window; :math:`\Phi^{-1}` is Wichura's AS 241, evaluated
-    on the nearer tail so that windows far in a tail stay exact (any window
-    of probability mass >= 1e-12); ``docs/stream.md`` gives the exact
+    on the nearer tail so that windows far in a tail stay exact (in every
+    dtype out to about 37.5 std: float32-family windows beyond about 12.9
+    std are inverted in double precision); ``docs/stream.md`` gives the exact
     operations. ``a`` and ``b`` are in units of ``std``, as in Keras and JAX
     (torch's ``trunc_normal_`` takes absolute bounds; ``fastinit.torch``
     converts). No value lies outside ``[mean + a*std, mean + b*std]``
@@ -1039,9 +1063,10 @@ def fill_truncated_normal(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, s
         For a read-only or byte-swapped ``out``, NaN, infinite or (in the
         output dtype) overflowing ``mean`` or ``std``, ``std < 0``, NaN ``a``
         or ``b``, ``a >= b``, a window ``[mean + a*std, mean + b*std]`` wholly
-        beyond the output dtype's finite range, a seed, stream or offset out
-        of range, or ``offset + out.size > 2**64``. Nothing is written when
-        anything raises.
+        beyond the output dtype's finite range, a window whose probability
+        underflows double precision (lying wholly beyond about 37.5 std), a
+        seed, stream or offset out of range, or ``offset + out.size > 2**64``.
+        Nothing is written when anything raises.
 
     Examples
     --------

@@ -16,6 +16,12 @@ Comparators, per distribution:
   repeat for the rest); torch ``nn.init.trunc_normal_(t, 0, 1, -2, 2)``.
 - float16/bfloat16 with NumPy: float32 samples cast into the output
   (NumPy cannot draw those dtypes directly).
+- oneMKL (columns present when ``libmkl_rt`` is found, e.g. from the
+  ``mkl-random`` wheel): Philox4x32-10 through ``vsRngUniform``,
+  ``vsRngGaussian`` (ICDF) and, for the truncated normal, a uniform on
+  [Phi(-2), Phi(2)] then ``vmsCdfNormInv`` (see ``fastinit._mkl``).  MKL's
+  float32 rate is the comparator for the float32, float16 and bfloat16 rows
+  (it has neither 16-bit type, and fills float64 from 32-bit words).
 
 JSON schema (``--json FILE``)::
 
@@ -27,7 +33,9 @@ JSON schema (``--json FILE``)::
      "results": [{"distribution": str, "dtype": str,
                   "fastinit": samples/s, "numpy": samples/s | null,
                   "torch": samples/s | null, "ceiling": samples/s,
-                  "speedup_numpy": float | null, "speedup_torch": float | null}]}
+                  "speedup_numpy": float | null, "speedup_torch": float | null,
+                  "mkl": samples/s | null, "speedup_mkl": float | null}],
+     "mkl": version | null}
 """
 from __future__ import annotations
 
@@ -39,7 +47,7 @@ import time
 
 import numpy as np
 
-from . import _core
+from . import _core, _mkl
 from ._version import __version__
 
 DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
@@ -149,6 +157,7 @@ def run(size=1 << 24, threads=None, repeat=5, distributions=DISTRIBUTIONS, dtype
         torch.set_num_threads(threads)
     gen = np.random.default_rng(0)
     results = []
+    mkl_rates = {}
     try:
         ceiling = _write_ceiling(size, repeat)
         overhead = _call_overhead()
@@ -167,6 +176,7 @@ def run(size=1 << 24, threads=None, repeat=5, distributions=DISTRIBUTIONS, dtype
                 tor = None
                 if torch is not None:
                     tor = size / _time(_torch_call(dist, dname, size), repeat)
+                mk = _mkl_rate(dist, dname, size, repeat, mkl_rates)
                 results.append({
                     "distribution": dist,
                     "dtype": dname,
@@ -176,6 +186,8 @@ def run(size=1 << 24, threads=None, repeat=5, distributions=DISTRIBUTIONS, dtype
                     "ceiling": ceiling / dt.itemsize,
                     "speedup_numpy": fast / nump,
                     "speedup_torch": fast / tor if tor else None,
+                    "mkl": mk,
+                    "speedup_mkl": fast / mk if mk else None,
                 })
     finally:
         _core.set_num_threads(previous)
@@ -195,7 +207,20 @@ def run(size=1 << 24, threads=None, repeat=5, distributions=DISTRIBUTIONS, dtype
         "write_ceiling_bytes_per_s": ceiling,
         "call_overhead_us": overhead,
         "results": results,
+        "mkl": _mkl.version() if mkl_rates.get("found") else None,
     }
+
+
+def _mkl_rate(dist, dname, size, repeat, cache):
+    """oneMKL's float32 rate for ``dist`` (float32-family rows only), or None."""
+    if dname not in ("float32", "float16", "bfloat16") or size >= 2 ** 31:
+        return None
+    if dist not in cache:
+        buf = np.empty(size, np.float32)
+        call = _mkl.call(dist, buf)
+        cache[dist] = None if call is None else size / _time(call, repeat)
+        cache["found"] = cache.get("found") or call is not None
+    return cache[dist]
 
 
 def format_table(report):
@@ -213,6 +238,9 @@ def format_table(report):
     cols = ["distribution", "dtype", "fastinit M/s", "numpy M/s", "x numpy"]
     if has_torch:
         cols += ["torch M/s", "x torch"]
+    has_mkl = any(r.get("mkl") for r in report["results"])
+    if has_mkl:
+        cols += ["mkl M/s", "x mkl"]
     cols += ["ceiling M/s", "% ceiling"]
     rows = []
     for r in report["results"]:
@@ -220,6 +248,10 @@ def format_table(report):
                f"{r['numpy'] / 1e6:,.0f}", f"{r['speedup_numpy']:.1f}x"]
         if has_torch:
             row += [f"{r['torch'] / 1e6:,.0f}", f"{r['speedup_torch']:.1f}x"]
+        if has_mkl:
+            mk = r.get("mkl")
+            row += [f"{mk / 1e6:,.0f}" if mk else "-",
+                    f"{r['speedup_mkl']:.2f}x" if mk else "-"]
         row += [f"{r['ceiling'] / 1e6:,.0f}", f"{100 * r['fastinit'] / r['ceiling']:.0f}%"]
         rows.append(row)
     widths = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c)

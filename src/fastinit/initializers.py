@@ -1268,7 +1268,8 @@ class Orthogonal(_RandomInitializer):
 
     def _fill(self, out, shape, box, prepared):
         full = self.matrix(shape)
-        out[...] = full[tuple(slice(a, b) for a, b in box)].astype(out.dtype)
+        # one rounding pass straight into out (no intermediate cast copy)
+        np.copyto(out, full[tuple(slice(a, b) for a, b in box)], casting="unsafe")
 
     def get_config(self):
         return {"gain": self.gain, **super().get_config()}

@@ -632,12 +632,17 @@ def _orthogonal_matrix(rows, cols, dtype, seed, stream):
     """A (rows, cols) matrix with orthonormal rows or columns, Haar-distributed.
 
     QR of a standard normal matrix with the signs of R's diagonal moved into
-    Q (Mezzadri 2007), as torch and JAX do.
+    Q (Mezzadri 2007), as torch and JAX do.  The QR is torch's own
+    (``torch.linalg.qr``, the LAPACK and threads ``torch.nn.init.orthogonal_``
+    uses) in the working dtype, on the filled buffer itself (no copy).
     """
     tall = (max(rows, cols), min(rows, cols))
-    z = fill_normal(np.empty(tall, dtype), 0.0, 1.0, seed=seed, stream=stream)
-    q, r = np.linalg.qr(z)
-    q *= np.sign(np.diagonal(r))
+    # torch's allocation (64-byte aligned, which its LAPACK runs faster on)
+    z = torch.empty(tall, dtype=torch.float64 if dtype == np.float64 else torch.float32)
+    fill_normal(z.numpy(), 0.0, 1.0, seed=seed, stream=stream)
+    q, r = torch.linalg.qr(z)
+    q *= torch.sign(torch.diagonal(r))
+    q = q.numpy()
     return q.T if rows < cols else q
 
 
@@ -650,9 +655,9 @@ def orthogonal_(tensor, gain=1, generator=None):
     of a standard normal matrix, with the signs of :math:`\mathrm{diag}(R)`
     moved into :math:`Q`.
 
-    The normal matrix comes from fastinit's stream; the QR runs in NumPy in
-    float32 (float64 for a float64 tensor), so float16 and bfloat16 tensors
-    work too (torch's QR refuses them).
+    The normal matrix comes from fastinit's stream; the QR is torch's
+    (``torch.linalg.qr``) in float32 (float64 for a float64 tensor), so
+    float16 and bfloat16 tensors work too (torch's QR refuses them).
 
     >>> import torch, fastinit.torch as fi
     >>> w = fi.orthogonal_(torch.empty(3, 5))
@@ -673,7 +678,10 @@ def _fill_orthogonal(view, draw, gain):
     cols = view.size // rows
     work = np.float64 if view.dtype == np.float64 else np.float32
     q = _orthogonal_matrix(rows, cols, work, seed, stream)
-    view[...] = (q * work(gain)).reshape(view.shape)
+    if view.flags.c_contiguous:  # one pass: scale straight into the tensor
+        np.multiply(q, work(gain), out=view.reshape(rows, cols), casting="unsafe")
+    else:
+        view[...] = (q * work(gain)).reshape(view.shape)
 
 
 def _sparse_zero(view, num_zeros, seed, stream):
