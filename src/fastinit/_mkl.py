@@ -145,7 +145,7 @@ class Stream:
     def __del__(self):
         try:
             self.close()
-        except Exception:  # pragma: no cover - interpreter shutdown
+        except (OSError, AttributeError, TypeError):  # pragma: no cover - interpreter shutdown
             pass
 
     @staticmethod
