@@ -678,7 +678,8 @@ def _fill_orthogonal(view, draw, gain):
     cols = view.size // rows
     work = np.float64 if view.dtype == np.float64 else np.float32
     q = _orthogonal_matrix(rows, cols, work, seed, stream)
-    if view.flags.c_contiguous:  # one pass: scale straight into the tensor
+    if isinstance(view, np.ndarray) and view.flags.c_contiguous:
+        # one pass: scale straight into the tensor (a DTensor's shard view keeps its part)
         np.multiply(q, work(gain), out=view.reshape(rows, cols), casting="unsafe")
     else:
         view[...] = (q * work(gain)).reshape(view.shape)
