@@ -210,9 +210,15 @@ def test_truncation_window_partly_in_range_is_finite():
     x = fi.fill_truncated_normal(np.empty(1000, np.float16), 65000.0, 1000.0, -1.0, 10.0,
                                  seed=1)
     assert (x >= 64000).all()
-    y = fi.fill_truncated_normal(np.empty(1000, np.float16), 0.0, 1.0, 65000.0, math.inf,
-                                 seed=1)  # within rounding of the largest float16
-    assert np.isfinite(y).all()
+    # [65400, inf) with std 10: the float16 values lie near the largest finite one
+    y = fi.fill_truncated_normal(np.empty(1000, np.float16), 65400.0, 10.0, 0.0, math.inf,
+                                 seed=1)
+    assert np.isfinite(y).all() and (y >= 65400).all()
+    # a window 65000 std out in the tail has no probability in double: refused
+    z = np.zeros(10, np.float16)
+    with pytest.raises(ValueError, match="underflows"):
+        fi.fill_truncated_normal(z, 0.0, 1.0, 65000.0, math.inf, seed=1)
+    assert not z.any()
 
 
 # ---------------------------------------------------------------------------

@@ -186,6 +186,9 @@ def valid_params(draw, dist, dtype):
     lo = -math.inf if a == -math.inf else mean + a * std
     hi = math.inf if b == math.inf else mean + b * std
     assume(lo < OVERFLOW[dtype] and hi > -OVERFLOW[dtype])
+    # so is one wholly beyond about 37.5 std, whose probability underflows double
+    # (test_far_tails.py); 37 leaves a margin
+    assume(a < 37.0 and b > -37.0)
     return (mean, std, a, b)
 
 
@@ -874,8 +877,11 @@ def _torch_fns():
                     lambda t, p, g: fit.normal_(t, p[0], p[1], generator=g), 0),
         # a window narrower than an ulp of its bounds in units of std is a
         # known bug (test_robustness.py::test_torch_trunc_normal_with_a_tiny_window)
+        # (a window wholly beyond ~37.5 std raises where torch returns a point mass:
+        # test_torch_trunc_normal_refuses_a_window_that_underflows)
         "trunc_normal_": (lambda: st.tuples(small, small_pos, small, small).filter(
-                              lambda p: abs(p[2] - p[3]) > 1e-6 * (abs(p[0]) + p[1])),
+                              lambda p: abs(p[2] - p[3]) > 1e-6 * (abs(p[0]) + p[1])
+                              and not _underflows(p)),
                           lambda t, p, g: fit.trunc_normal_(
                               t, p[0], p[1], min(p[2:]), max(p[2:]), generator=g), 0),
         "xavier_uniform_": (lambda: st.tuples(small_pos),
@@ -895,6 +901,23 @@ def _torch_fns():
 
 
 TORCH_DTYPES = ("float32", "float64", "float16", "bfloat16")
+
+
+def _underflows(p):
+    """A trunc_normal_ window (absolute bounds) wholly beyond 37 std of the mean."""
+    mean, std, lo, hi = p[0], p[1], min(p[2:]), max(p[2:])
+    return (lo - mean) / std >= 37.0 or (hi - mean) / std <= -37.0
+
+
+@needs_torch
+@pytest.mark.parametrize("args", [(0.0, 0.5, -20.0, -19.0), (0.0, 1.0, 40.0, 45.0)])
+def test_torch_trunc_normal_refuses_a_window_that_underflows(args):
+    import fastinit.torch as fit
+
+    t = torch.zeros(8)
+    with pytest.raises(ValueError, match="underflows"):
+        fit.trunc_normal_(t, *args, generator=torch.Generator().manual_seed(0))
+    assert not t.any()
 
 
 def _torch_args(name, params):
