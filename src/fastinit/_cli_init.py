@@ -195,7 +195,6 @@ def _apply_layout(plan, layout):
 
 def _write(args, plan):
     from . import STREAM_VERSION, __version__
-    from .initializers import Orthogonal
     from .io import write_safetensors_stream
     from .params import progress_bar
 
@@ -204,23 +203,9 @@ def _write(args, plan):
                      "fastinit.stream_version": str(STREAM_VERSION),
                      "fastinit.seed": str(plan.report.seed)})
 
-    def filler(t):
-        if isinstance(t.init, Orthogonal):
-            # Its QR couples every entry: compute the tensor once, not once per
-            # block, and let it go after the last block.
-            held = {}
-
-            def fill_whole(region, out):
-                if "full" not in held:
-                    held["full"] = t.init(t.shape, t.dtype)
-                out[...] = held["full"][region]
-                if all(s.stop == n for s, n in zip(region, t.shape)):
-                    held.clear()
-            return fill_whole
-
-        def fill(region, out):
-            t.init(t.shape, t.dtype, out=out, region=region)
-        return fill
+    # one block filler for the single file and the sharded directory (Orthogonal,
+    # whose QR couples every entry, is computed once per tensor there)
+    from ._hf_checkpoint import _initializer_fill as filler
 
     tensors = [(t.name, t.shape, t.dtype, filler(t)) for t in plan.tensors]
     show_bar = not args.quiet and sys.stderr.isatty()
