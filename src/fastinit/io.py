@@ -1009,6 +1009,64 @@ def chunk_regions(shape, itemsize, chunk_bytes):
             yield head + (slice(a, min(a + step, n)),) + whole
 
 
+class _Writeback:
+    """Keep a long sequential write flowing to the disk while it is produced.
+
+    Left alone, the kernel lets dirty pages pile up until it throttles the
+    writer, and the closing ``fsync`` then waits for most of the file: the
+    disk idles while values are computed and the computation waits while the
+    disk writes. Every ``window`` bytes this starts the writeback of the
+    newest window (``sync_file_range(SYNC_FILE_RANGE_WRITE)``), waits for the
+    window before it to reach the disk and drops it from the page cache
+    (``posix_fadvise(DONTNEED)``), so dirty memory stays near two windows and
+    the disk works alongside the producer. Linux only; elsewhere a no-op.
+    """
+
+    WAIT_BEFORE, WRITE, WAIT_AFTER = 1, 2, 4
+
+    def __init__(self, fd, start, window=64 << 20):
+        self.fd, self.window = fd, window
+        self.synced = self.kicked = start
+        self._sync = _sync_file_range()
+
+    def advance(self, end):
+        """The file now holds every byte before ``end``."""
+        if self._sync is None:
+            return
+        while end - self.kicked >= self.window:
+            begin, self.kicked = self.kicked, self.kicked + self.window
+            if self._sync(self.fd, begin, self.window, self.WRITE) != 0:
+                self._sync = None  # unsupported here (a pipe, an odd file system)
+                return
+            if begin - self.synced >= self.window:  # the window before: on disk, then drop
+                done = self.synced
+                self._sync(self.fd, done, begin - done,
+                           self.WAIT_BEFORE | self.WRITE | self.WAIT_AFTER)
+                if hasattr(os, "posix_fadvise"):
+                    os.posix_fadvise(self.fd, done, begin - done, os.POSIX_FADV_DONTNEED)
+                self.synced = begin
+
+
+def _sync_file_range():
+    """libc's ``sync_file_range`` through ctypes, or None where it is missing."""
+    global _SYNC_FILE_RANGE
+    if _SYNC_FILE_RANGE is False:
+        _SYNC_FILE_RANGE = None
+        try:
+            import ctypes
+
+            fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+            fn.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+            fn.restype = ctypes.c_int
+            _SYNC_FILE_RANGE = fn
+        except (OSError, AttributeError):  # not Linux/glibc
+            pass
+    return _SYNC_FILE_RANGE
+
+
+_SYNC_FILE_RANGE = False
+
+
 def write_safetensors_stream(path, tensors, *, metadata=None, chunk_bytes=16 << 20,
                              progress=None):
     """Write a safetensors file whose tensors are produced block by block.
@@ -1050,6 +1108,8 @@ def write_safetensors_stream(path, tensors, *, metadata=None, chunk_bytes=16 << 
     failed = []
 
     def writer(f):
+        flow = _Writeback(f.fileno(), len(header))
+        end = len(header)
         while True:
             item = work.get()
             if item is None:
@@ -1058,6 +1118,8 @@ def write_safetensors_stream(path, tensors, *, metadata=None, chunk_bytes=16 << 
             if not failed:
                 try:
                     write_fully(f, buf[:n], path)
+                    end += n
+                    flow.advance(end)
                 except BaseException as e:  # noqa: BLE001 - re-raised by the producer
                     failed.append(e)
             free.put(buf)
