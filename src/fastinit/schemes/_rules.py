@@ -15,23 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._bounds import std_units as _std_units
 from .._core import fill_truncated_normal, resolve_seed, stream_id
 from ..initializers import Initializer, Ones, RandomNormal, RandomUniform, Zeros
 
 __all__ = ["Rule", "TruncatedNormalAbs"]
-
-
-def _std_units(bound, mean, std, lower):
-    """(bound - mean) / std, nudged so that mean + z * std stays inside the window."""
-    z = (bound - mean) / std
-    if math.isfinite(z):
-        if lower:
-            while mean + z * std < bound:
-                z = math.nextafter(z, math.inf)
-        else:
-            while mean + z * std > bound:
-                z = math.nextafter(z, -math.inf)
-    return z
 
 
 class TruncatedNormalAbs(Initializer):
