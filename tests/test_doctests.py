@@ -33,6 +33,8 @@ MODULES = {
     "fastinit.io": (),
     "fastinit.params": (),
     "fastinit.diagnostics": (),
+    "fastinit.diagnostics._propagation": (),
+    "fastinit.diagnostics._selfcheck": (),
     "fastinit._threads": (),
     "fastinit._info": (),
     "fastinit.dask": ("dask", "zarr"),

@@ -195,16 +195,21 @@ def _initializer(text):
     return get(text)
 
 
-def _run_propagation(args):
+def _sizes(args, *, depth, width, batch):
+    """``(depth, width, batch, seed)`` of ``fastinit check --propagation``: ``--depth``,
+    ``--width`` and ``--batch``, or these defaults when not given, and ``--seed`` resolved
+    (the dense MLP here and the transformer stack of ``--scheme``)."""
     from ._core import resolve_seed
+
+    return args.depth or depth, args.width or width, args.batch or batch, resolve_seed(args.seed)
+
+
+def _run_propagation(args):
     from .diagnostics import GROWTH_LIMIT, _describe, diagnose
 
     activations = args.activation or list(DEFAULT_ACTIVATIONS)
     inits = [_initializer(text) for text in (args.init or DEFAULT_INITS)]
-    depth = args.depth or 50
-    width = args.width or 256
-    batch = args.batch or 512
-    seed = resolve_seed(args.seed)
+    depth, width, batch, seed = _sizes(args, depth=50, width=256, batch=512)
     print(f"fastinit check --propagation: {depth} dense layers of width {width}, "
           f"batch {batch}, seed {seed}; vanishing/exploding = the signal shrinks/grows "
           f"by more than {GROWTH_LIMIT:g}\n")
