@@ -31,6 +31,7 @@ MODULES = {
     "fastinit.initializers": (),
     "fastinit.fans": (),
     "fastinit.io": (),
+    "fastinit.io._output": (),  # chunk_regions (the public names are fastinit.io's)
     "fastinit.params": (),
     "fastinit.diagnostics": (),
     "fastinit.diagnostics._propagation": (),

@@ -84,9 +84,9 @@ def test_dependency_ranges_are_floors():
 
 def _doctest_wants():
     names = ["fastinit", "fastinit._core", "fastinit.initializers", "fastinit.fans", "fastinit.io",
-             "fastinit.params", "fastinit.diagnostics", "fastinit.diagnostics._propagation",
-             "fastinit.diagnostics._selfcheck", "fastinit._threads", "fastinit._info",
-             "fastinit.jax"]
+             "fastinit.io._output", "fastinit.params", "fastinit.diagnostics",
+             "fastinit.diagnostics._propagation", "fastinit.diagnostics._selfcheck",
+             "fastinit._threads", "fastinit._info", "fastinit.jax"]
     names += [n for n, pkg in (("fastinit.torch", "torch"), ("fastinit.dask", "dask"))
               if importlib.util.find_spec(pkg) is not None]
     for name in names:
