@@ -26,7 +26,7 @@ if not dist.is_available() or not dist.is_gloo_available():  # pragma: no cover
     pytest.skip("torch.distributed with gloo is not available", allow_module_level=True)
 
 import fastinit.torch as fi  # noqa: E402 - after the importorskip of torch
-from fastinit import _torch_dtensor  # noqa: E402
+from fastinit.torch import _dtensor as _torch_dtensor  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _dtensor_worker  # noqa: E402 - from this directory

@@ -699,7 +699,7 @@ def test_non_contiguous_parameter_gets_the_same_values():
 
 
 def test_dtensor_parameters_fill_their_shard():
-    shard_support = pytest.importorskip("fastinit._torch_dtensor")  # DTensor support of fastinit
+    shard_support = pytest.importorskip("fastinit.torch._dtensor")  # DTensor support of fastinit
     dist = pytest.importorskip("torch.distributed")
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import Shard, distribute_tensor

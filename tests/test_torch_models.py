@@ -29,7 +29,7 @@ from timm.models.convnext import ConvNeXt
 from timm.models.resnet import BasicBlock, ResNet
 
 import fastinit.torch as fit
-from fastinit import _torch_libs
+from fastinit.torch import _libs as _torch_libs
 
 T = transformers
 
@@ -171,7 +171,7 @@ import _torchvision_shim
 _torchvision_shim.install()
 import torch
 import fastinit.torch as fit
-from fastinit import _torch_libs
+from fastinit.torch import _libs as _torch_libs
 assert "timm" not in sys.modules and "transformers" not in sys.modules
 
 def build():
@@ -225,7 +225,7 @@ def test_libraries_imported_inside_the_block_are_routed_and_restored():
     tests = os.path.dirname(os.path.abspath(__file__))
     code = f"TESTS = {tests!r}\n" + textwrap.dedent(IMPORT_INSIDE)
     env = dict(os.environ)
-    src = os.path.dirname(os.path.dirname(fit.__file__))
+    src = os.path.dirname(os.path.dirname(os.path.dirname(fit.__file__)))  # src/
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True,
                          text=True, env=env, timeout=600)

@@ -22,7 +22,7 @@ from torch import nn
 
 import fastinit
 import fastinit.torch as fit
-from fastinit import _torch_libs
+from fastinit.torch import _libs as _torch_libs
 
 TORCH_FN = dict(fit._TORCH)  # torch's own functions
 
@@ -405,7 +405,7 @@ def test_reset_parameters_refuses_a_module_still_on_meta():
 
 
 def test_examples_of_the_library_module_run():
-    # torch's private helpers and timm's functions live in fastinit._torch_libs
+    # torch's private helpers and timm's functions live in fastinit.torch._libs
     import doctest
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

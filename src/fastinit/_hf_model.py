@@ -73,8 +73,8 @@ def _tm():
     """fastinit's materialize module (imported through fastinit.torch, which it extends)."""
     import importlib
 
-    importlib.import_module("fastinit.torch")  # first: _torch_materialize imports it
-    return importlib.import_module("fastinit._torch_materialize")
+    importlib.import_module("fastinit.torch")  # first: the package, then its submodule
+    return importlib.import_module("fastinit.torch._materialize")
 
 
 def load_config(path):

@@ -6,7 +6,7 @@ layout) get the float32 (float64) values computed on the CPU, then
 ``copy_`` casts them, rounding to nearest even as the fills do, so the
 values are the same. A ``DTensor`` (``torch.distributed.tensor``) gets only
 its local shard, computed from that shard's region of the global tensor
-(``fastinit._torch_dtensor.shard_indices``), with no communication.
+(``fastinit.torch._dtensor.shard_indices``), with no communication.
 """
 from __future__ import annotations
 
@@ -41,10 +41,10 @@ def _runs(index):
 
 def _fill_dtensor(name, t, init):
     try:
-        from .._torch_dtensor import shard_indices
+        from ..torch._dtensor import shard_indices
     except ImportError:  # pragma: no cover - this installation has no DTensor support
         raise ValueError(f"{name}: a DTensor parameter needs fastinit's DTensor support "
-                         "(fastinit._torch_dtensor)") from None
+                         "(fastinit.torch._dtensor)") from None
     index = shard_indices(t)
     if index is None:
         raise ValueError(f"{name}: the DTensor's placements {t.placements} are not ones "

@@ -291,16 +291,16 @@ def view_write(mode, func, args, kwargs):
     value = _CONSTANT_WRITES[name]
     if value is None:
         value = args[1] if len(args) > 1 else kwargs.get("val", kwargs.get("value"))
-    from . import torch as _fit
+    from . import _fast
 
-    view = _fit._numpy_view(base)
+    view = _fast._numpy_view(base)
     if view is None:
         raise TypeError(f"fastinit.torch.materialize: cannot write into {type(base).__name__} "
                         "shards of this device or dtype")
     if hasattr(key, "numpy"):
         key = key.cpu().numpy()
     view[key] = float(value)
-    _fit._written(base)
+    _fast._written(base)
     target = mode.target_of(base)
     if target is not None:
         target.written = True

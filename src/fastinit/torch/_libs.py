@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 
-from . import torch as _fit
+from . import _fast, _nn_init
 
-_TORCH_PRIVATE = {name: getattr(torch.nn.init, name) for name in _fit.PRIVATE_NAMES}
+_TORCH_PRIVATE = {name: getattr(torch.nn.init, name) for name in _fast.PRIVATE_NAMES}
 
 
 # ---------------------------------------------------------------------------
@@ -49,7 +49,7 @@ def _calculate_fan_in_and_fan_out(tensor):
     if tensor.dim() < 2:
         raise ValueError(
             "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
-    return _fit._fans(tensor)
+    return _fast._fans(tensor)
 
 
 def _calculate_correct_fan(tensor, mode):
@@ -66,7 +66,7 @@ def _calculate_correct_fan(tensor, mode):
     valid_modes = ["fan_in", "fan_out"]
     if mode not in valid_modes:
         raise ValueError(f"Mode {mode} not supported, please use one of {valid_modes}")
-    return _fit._correct_fan(tensor, mode)
+    return _fast._correct_fan(tensor, mode)
 
 
 def _no_grad_uniform_(tensor, a, b, generator=None):
@@ -78,7 +78,7 @@ def _no_grad_uniform_(tensor, a, b, generator=None):
     >>> bool(fi._no_grad_uniform_(torch.empty(4, 4), -1, 1).abs().max() <= 1)
     True
     """
-    out = _fit._fast_fill(tensor, generator, _fit._fill_uniform, float(a), float(b))
+    out = _fast._fast_fill(tensor, generator, _nn_init._fill_uniform, float(a), float(b))
     return _TORCH_PRIVATE["_no_grad_uniform_"](tensor, a, b, generator) if out is None else out
 
 
@@ -91,7 +91,7 @@ def _no_grad_normal_(tensor, mean, std, generator=None):
     >>> round(float(fi._no_grad_normal_(torch.empty(1000, 100), 0.0, 0.5).std()), 2)
     0.5
     """
-    out = _fit._fast_fill(tensor, generator, _fit._fill_normal, float(mean), float(std))
+    out = _fast._fast_fill(tensor, generator, _nn_init._fill_normal, float(mean), float(std))
     return _TORCH_PRIVATE["_no_grad_normal_"](tensor, mean, std, generator) if out is None else out
 
 
@@ -106,7 +106,7 @@ def _no_grad_trunc_normal_(tensor, mean, std, a, b, generator=None):
     >>> bool(w.abs().max() <= 0.5)
     True
     """
-    out = _fit._fast_fill(tensor, generator, _fit._fill_trunc_normal,
+    out = _fast._fast_fill(tensor, generator, _nn_init._fill_trunc_normal,
                           float(mean), float(std), float(a), float(b))
     if out is None:
         return _TORCH_PRIVATE["_no_grad_trunc_normal_"](tensor, mean, std, a, b, generator)
@@ -153,8 +153,8 @@ def _fill_trunc_normal_tf(view, draw, mean, std, a, b):
     if std == 0.0:
         view[...] = mean
         return
-    # torch.py's fill: it also fills a DTensor's shard view at its global offsets
-    _fit.fill_truncated_normal(view, mean, std, a, b, seed=seed, stream=stream)
+    # _fast's fill: it also fills a DTensor's shard view at its global offsets
+    _fast.fill_truncated_normal(view, mean, std, a, b, seed=seed, stream=stream)
 
 
 def trunc_normal_tf_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
@@ -181,12 +181,12 @@ def trunc_normal_tf_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     >>> bool(w.abs().max() <= 0.04), round(float(w.std()) / 0.02, 2)
     (True, 0.88)
     """
-    out = _fit._fast_fill(tensor, generator, _fill_trunc_normal_tf,
+    out = _fast._fast_fill(tensor, generator, _fill_trunc_normal_tf,
                           float(mean), float(std), float(a), float(b))
     if out is not None:
         return out
     with torch.no_grad():
-        _fit._TORCH["trunc_normal_"](tensor, 0.0, 1.0, a, b, generator)
+        _fast._TORCH["trunc_normal_"](tensor, 0.0, 1.0, a, b, generator)
         return tensor.mul_(std).add_(mean)
 
 
@@ -233,10 +233,10 @@ def variance_scaling_(tensor, scale=1.0, mode="fan_in", distribution="normal", g
         return trunc_normal_tf_(tensor, std=math.sqrt(variance) / _TRUNC_STD_2,
                                 generator=generator)
     if distribution == "normal":
-        return _fit.normal_(tensor, 0.0, math.sqrt(variance), generator)
+        return _nn_init.normal_(tensor, 0.0, math.sqrt(variance), generator)
     if distribution == "uniform":
         bound = math.sqrt(3 * variance)
-        return _fit.uniform_(tensor, -bound, bound, generator)
+        return _nn_init.uniform_(tensor, -bound, bound, generator)
     raise ValueError("distribution must be 'truncated_normal', 'normal' or 'uniform'; "
                      f"got {distribution!r}")
 
@@ -263,7 +263,7 @@ def _timm_trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
 
     A function object of its own, so that patch() can tell what it stands for.
     """
-    return _fit.trunc_normal_(tensor, mean, std, a, b)
+    return _nn_init.trunc_normal_(tensor, mean, std, a, b)
 
 
 #: module -> {attribute: fastinit replacement}: the library functions that

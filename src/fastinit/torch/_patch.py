@@ -3,7 +3,7 @@
 What is routed.  A *route* maps a library's function object (an *original*)
 to its fastinit replacement: every function of ``torch.nn.init`` to the
 ``fastinit.torch`` function of the same name, and the functions listed in
-``_torch_libs.LIBRARY_ROUTES`` (timm's ``trunc_normal_``, ``trunc_normal_tf_``,
+``_libs.LIBRARY_ROUTES`` (timm's ``trunc_normal_``, ``trunc_normal_tf_``,
 ``variance_scaling_``, ``lecun_normal_``) to theirs.  A *site* is a place that
 holds an original: a module attribute, or an entry of a ``dict`` held by a
 module attribute (a dispatch table such as transformers'
@@ -47,9 +47,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import _torch_libs
-from . import torch as _fit
-from ._core import fill_raw, resolve_seed, stream_id
+from .. import torch as _fit
+from .._core import fill_raw, resolve_seed, stream_id
+from . import _libs
 
 _PATCH_STREAM = stream_id("fastinit.torch.patch")
 _BLOCK = 512  # seed words computed at a time
@@ -97,7 +97,7 @@ class _Router:
         self.seen = {}  # name -> module object, of the modules scanned
         self.mark = None  # (len(sys.modules), last key) at the last scan
         self.pending = {name: dict(table) for name, table in
-                        _torch_libs.LIBRARY_ROUTES.items()}
+                        _libs.LIBRARY_ROUTES.items()}
         self.finder = _LibraryFinder(self)
         for name, original in _fit._TORCH.items():
             self._add_route(original, getattr(_fit, name))

@@ -33,12 +33,12 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from . import torch as _fit
-from ._core import resolve_seed, stream_id
-from ._torch_deferred import _DEFERRED, _replay, _skey, _writes, deferred
-from ._torch_dtensor import is_dtensor, local_tensor, view_write
+from .._core import resolve_seed, stream_id
+from . import _fast, _nn_init
+from ._deferred import _DEFERRED, _replay, _skey, _writes, deferred
+from ._dtensor import is_dtensor, local_tensor, view_write
 
-__all__ = ["deferred", "materialize"]  # deferred: from ._torch_deferred
+__all__ = ["deferred", "materialize"]  # deferred: from ._deferred
 
 # path components that wrappers insert into parameter names
 _WRAPPER_PARTS = frozenset({"_orig_mod", "_checkpoint_wrapped_module", "_fsdp_wrapped_module"})
@@ -98,12 +98,12 @@ def fill_on_stream(tensor, kind, a, b, seed, stream):
     where a sharded (DTensor) parameter gets its branch: each local shard
     filled with the ``offset`` of its region.
     """
-    # torch.py's fills: they also fill a DTensor's shard view at its global offsets
-    fill = _fit.fill_uniform if kind == "uniform" else _fit.fill_normal
-    view = _fit._numpy_view(tensor)
+    # _fast's fills: they also fill a DTensor's shard view at its global offsets
+    fill = _fast.fill_uniform if kind == "uniform" else _fast.fill_normal
+    view = _fast._numpy_view(tensor)
     if view is not None:
         fill(view, float(a), float(b), seed=seed, stream=stream)
-        _fit._written(tensor)
+        _fast._written(tensor)
         return tensor
     work = torch.float64 if tensor.dtype is torch.float64 else torch.float32
     scratch = torch.empty(tuple(tensor.shape), dtype=work, device="cpu")
@@ -211,7 +211,7 @@ class _FillMode(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         if _is_method(func) and args and isinstance(args[0], torch.Tensor):
             t = args[0]
-            if name in ("uniform_", "normal_") and t.dtype in _fit._NUMPY_DTYPE:
+            if name in ("uniform_", "normal_") and t.dtype in _fast._NUMPY_DTYPE:
                 a, b = (0.0, 1.0)
                 names = ("from", "to") if name == "uniform_" else ("mean", "std")
                 vals = list(args[1:3]) + [kwargs.get(n) for n in names[len(args) - 1:]]
@@ -266,7 +266,7 @@ def _init_kaiming_uniform(fm, tensor, a=0, mode="fan_in", nonlinearity="leaky_re
     if 0 in tensor.shape:
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
         return tensor
-    bound = math.sqrt(3.0) * _fit._kaiming_std(tensor, a, mode, nonlinearity)
+    bound = math.sqrt(3.0) * _fast._kaiming_std(tensor, a, mode, nonlinearity)
     with torch.no_grad():
         return fm.fill(tensor, "uniform", -bound, bound)
 
@@ -290,7 +290,9 @@ _INIT_HANDLERS = {
     "kaiming_uniform_": _init_kaiming_uniform,
     "constant_": _init_constant,
 }
-_INIT_MODULES = ("torch.nn.init", "transformers.initialization", "fastinit.torch")
+# (fastinit.torch._nn_init: where fastinit.torch's init functions are defined)
+_INIT_MODULES = ("torch.nn.init", "transformers.initialization", "fastinit.torch",
+                 "fastinit.torch._nn_init")
 
 
 def _init_handler(func):
@@ -306,19 +308,19 @@ def _trunc_normal(mode, tensor, mean, std, a, b, generator=None):
     """torch.nn.init's trunc_normal_ (recorded whole by deferred()): fastinit's, named stream."""
     stream = mode.next_stream(tensor)
     if tensor.numel():
-        previous = getattr(_fit._local, "registry", None)
-        _fit._local.registry = {id(tensor): (tensor, mode.seed, stream)}
+        previous = getattr(_fast._local, "registry", None)
+        _fast._local.registry = {id(tensor): (tensor, mode.seed, stream)}
         try:
             with torch.no_grad():
-                if _fit._numpy_view(tensor) is not None:
-                    _fit.trunc_normal_(tensor, mean, std, a, b)
+                if _fast._numpy_view(tensor) is not None:
+                    _nn_init.trunc_normal_(tensor, mean, std, a, b)
                 else:
                     scratch = torch.empty(tuple(tensor.shape), dtype=torch.float64, device="cpu")
-                    _fit._local.registry = {id(scratch): (scratch, mode.seed, stream)}
-                    _fit.trunc_normal_(scratch, mean, std, a, b)
+                    _fast._local.registry = {id(scratch): (scratch, mode.seed, stream)}
+                    _nn_init.trunc_normal_(scratch, mean, std, a, b)
                     tensor.copy_(scratch)
         finally:
-            _fit._local.registry = previous
+            _fast._local.registry = previous
     return tensor
 
 
@@ -563,7 +565,7 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
 
     if scheme is not None:
         try:
-            from .schemes import apply_to_module
+            from ..schemes import apply_to_module
         except ImportError as exc:
             raise ImportError("scheme= needs fastinit.schemes, which this installation "
                               "of fastinit lacks") from exc
