@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import torch
 
+from .._bounds import std_units as _std_units
 from .._core import stream_id
 from ._fast import (
     _TORCH,
@@ -69,19 +70,6 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
 def _fill_normal(view, draw, mean, std):
     seed, stream = draw()
     fill_normal(view, mean, std, seed=seed, stream=stream)
-
-
-def _std_units(bound, mean, std, lower):
-    """(bound - mean) / std, nudged so that mean + result * std stays inside [a, b]."""
-    z = (bound - mean) / std
-    if math.isfinite(z):
-        if lower:
-            while mean + z * std < bound:
-                z = math.nextafter(z, math.inf)
-        else:
-            while mean + z * std > bound:
-                z = math.nextafter(z, -math.inf)
-    return z
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
