@@ -262,12 +262,14 @@ def test_region_single_slice_and_full_axes():
 
 
 class _CountingFill:
+    """Wraps the prepared fill of a random initializer, recording each run's size."""
+
     def __init__(self, fn):
         self.fn, self.sizes = fn, []
 
-    def __call__(self, out, *args, **kwargs):
+    def __call__(self, out, offset):
         self.sizes.append(out.size)
-        return self.fn(out, *args, **kwargs)
+        return self.fn(out, offset)
 
 
 @pytest.mark.parametrize(
@@ -283,14 +285,21 @@ class _CountingFill:
     ],
 )
 def test_region_one_fill_per_maximal_run(monkeypatch, region, runs):
-    counter = _CountingFill(fi.fill_uniform)
-    monkeypatch.setattr(fi, "fill_uniform", counter)
+    counters = []
+    sampler = fi.GlorotUniform._sampler
+
+    def counting(self, shape, dtype):
+        counters.append(_CountingFill(sampler(self, shape, dtype)))
+        return counters[-1]
+
+    monkeypatch.setattr(fi.GlorotUniform, "_sampler", counting)
     shape = (6, 5, 4, 7)
     init = fi.GlorotUniform(seed=2)
     got = init(shape, region=region)
-    filled = [n for n in counter.sizes if n]  # the empty call only validates
-    assert len(filled) == runs
-    assert sum(filled) == got.size  # nothing outside the region is computed
+    (counter,) = counters  # one prepared fill per call
+    assert len(counter.sizes) == runs
+    assert all(counter.sizes)  # no empty call (the parameters were checked once, before)
+    assert sum(counter.sizes) == got.size  # nothing outside the region is computed
     monkeypatch.undo()
     assert same_bits(got, init(shape)[region])
 
@@ -656,10 +665,12 @@ def test_stft(side, window, scaling, periodic):
 def test_stft_numpy_windows_match_scipy_bitwise():
     import scipy.signal
 
-    for name, coefficients in fi._NUMPY_WINDOWS.items():
+    from fastinit.initializers.structured import _NUMPY_WINDOWS, _cosine_window
+
+    for name, coefficients in _NUMPY_WINDOWS.items():
         for n in (1, 2, 7, 64):
             for periodic in (False, True):
-                ours = fi._cosine_window(coefficients, n, periodic)
+                ours = _cosine_window(coefficients, n, periodic)
                 ref = scipy.signal.get_window(name, n, fftbins=periodic)
                 assert ours.tobytes() == np.asarray(ref, np.float64).tobytes(), (name, n)
 
@@ -958,7 +969,7 @@ def test_byteswapped_out_is_a_value_error_as_in_the_fills(init, dtype):
     # every initializer's out= alike; out keeps its contents
     out = np.full((4, 4), 3.0, np.dtype(dtype))
     with pytest.raises(ValueError, match="native byte order"):
-        fi.fill_normal(np.zeros(4, np.dtype(dtype)))
+        fill_normal(np.zeros(4, np.dtype(dtype)))
     with pytest.raises(ValueError, match="native byte order"):
         init((4, 4), out=out)
     with pytest.raises(ValueError, match="native byte order"):

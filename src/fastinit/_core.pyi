@@ -26,3 +26,12 @@ def fill_normal(out: _A, mean: float = ..., std: float = ..., *, seed: SeedLike 
 def fill_truncated_normal(out: _A, mean: float = ..., std: float = ..., a: float = ...,
                           b: float = ..., *, seed: SeedLike = ..., stream: int = ...,
                           offset: int = ...) -> _A: ...
+
+class PreparedFill:
+    dtype: np.dtype
+    seed: int
+    stream: int
+    def __init__(self, dist: str, dtype: np.dtype, p0: float = ..., p1: float = ...,
+                 p2: float = ..., p3: float = ..., *, seed: SeedLike,
+                 stream: int = ...) -> None: ...
+    def __call__(self, out: _A, offset: int = ...) -> _A: ...

@@ -492,34 +492,36 @@ cdef int _BF16_NUM = -1 if _BF16 is None else _BF16.num
 cdef int _NPY_HALF = np.dtype(np.float16).num
 
 
+cdef int _dtype_code(cnp.dtype dt, bint raw, str what) except -1:
+    """The kernels' output code of ``dt`` (byte order aside), else TypeError."""
+    cdef int tn = dt.type_num
+    if raw:
+        if tn == cnp.NPY_UINT or (tn == cnp.NPY_ULONG and dt.itemsize == 4):
+            return FI_F32
+        raise TypeError(f"{what} uint32; got {dt}")
+    if tn == cnp.NPY_FLOAT:
+        return FI_F32
+    if tn == cnp.NPY_DOUBLE:
+        return FI_F64
+    if tn == _NPY_HALF:
+        return FI_F16
+    if tn == _BF16_NUM and _BF16_NUM >= 0:
+        return FI_BF16
+    raise TypeError(f"{what} {_FLOAT_NAMES}; got {dt}")
+
+
 cdef int _read_layout(object out, bint raw, _layout *L) except -1:
     """Step 2: read out's layout from the ndarray struct; raise for a bad out."""
     cdef cnp.ndarray arr
     cdef cnp.dtype dt
-    cdef int tn, code = -1, nd, i, k
+    cdef int code, nd, i, k
     cdef cnp.npy_intp *dims
     cdef cnp.npy_intp *strd
     if not cnp.PyArray_Check(out):
         raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
     arr = <cnp.ndarray>out
     dt = <cnp.dtype>cnp.PyArray_DESCR(arr)
-    tn = dt.type_num
-    if raw:
-        if tn == cnp.NPY_UINT or (tn == cnp.NPY_ULONG and dt.itemsize == 4):
-            code = FI_F32
-        else:
-            raise TypeError(f"out must have dtype uint32; got {dt}")
-    else:
-        if tn == cnp.NPY_FLOAT:
-            code = FI_F32
-        elif tn == cnp.NPY_DOUBLE:
-            code = FI_F64
-        elif tn == _NPY_HALF:
-            code = FI_F16
-        elif tn == _BF16_NUM and _BF16_NUM >= 0:
-            code = FI_BF16
-        else:
-            raise TypeError(f"out must have dtype {_FLOAT_NAMES}; got {dt}")
+    code = _dtype_code(dt, raw, "out must have dtype")
     if not cnp.PyArray_ISNBO(dt.byteorder):
         raise ValueError(f"out must be in native byte order; got dtype {dt.str!r}")
     if not cnp.PyArray_ISWRITEABLE(arr):
@@ -755,56 +757,161 @@ cdef int _check_span(uint64_t n, uint64_t offset) except -1:
     return 0
 
 
-cdef object _prepared_fill(object out, int dist, double p0, double p1, double p2, double p3,
-                           object seed, object stream, object offset):
-    """Steps 1 (rest) to 5 for one public fill; the caller converted p0..p3."""
-    cdef fi_params params
-    cdef _layout L
-    cdef uint64_t stream_, offset_, seed_
-    cdef cnp.dtype descr
-    cdef bint at_end = False
-    cdef int rc
-    stream_ = _check_u64(stream, "stream")
+cdef int _read_offset(object offset, uint64_t *offset_, bint *at_end) except -1:
+    """Step 1 for ``offset``: [0, 2**64), or exactly 2**64 (an empty fill may end there)."""
+    at_end[0] = False
     if type(offset) is int and 0 <= offset < _TWO64:
-        offset_ = offset
+        offset_[0] = offset
     elif (isinstance(offset, numbers.Integral) and not isinstance(offset, (bool, np.bool_))
             and int(offset) == _TWO64):
-        # offset + out.size == 2**64 is fine: an empty out may start at 2**64
-        at_end = True
-        offset_ = 0
+        at_end[0] = True
+        offset_[0] = 0
     else:
-        offset_ = _check_u64(offset, "offset")
-    _check_seed_type(seed)
-    _read_layout(out, dist == FI_RAW, &L)
-    if at_end and L.n:
-        raise ValueError(f"offset + out.size must be <= 2**64; got offset={_TWO64} and "
-                         f"out.size={L.n}")
-    descr = <cnp.dtype>L.descr  # a reference held for the whole call
-    _check_params(dist, L.code, p0, p1, p2, p3)
-    _check_span(L.n, offset_)
-    if dist == FI_TRUNCNORM:  # before the seed is drawn: may raise
-        rc = fi_params_truncnorm(&params, p0, p1, p2, p3)
+        offset_[0] = _check_u64(offset, "offset")
+    return 0
+
+
+cdef int _set_dist(fi_params *params, int dist, double p0, double p1, double p2,
+                   double p3) except -1:
+    """The distribution's constants in ``params`` (checked parameters; the key apart)."""
+    cdef int rc
+    if dist == FI_UNIFORM:
+        fi_params_uniform(params, p0, p1)
+    elif dist == FI_NORMAL:
+        fi_params_normal(params, p0, p1)
+    elif dist == FI_TRUNCNORM:
+        rc = fi_params_truncnorm(params, p0, p1, p2, p3)
         if rc == -2:
             raise ValueError(f"the window a={p2}, b={p3} lies so far in a tail (beyond about "
                              "37.5 std) that its probability underflows double precision; "
                              "no value can be sampled from it")
         if rc != 0:  # pragma: no cover
             raise ValueError(f"a must be < b; got a={p2} and b={p3}")
+    return 0
+
+
+cdef int _check_extent(const _layout *L, uint64_t offset, bint at_end) except -1:
+    """Step 3 for the buffer: offset + size <= 2**64."""
+    if at_end and L.n:
+        raise ValueError(f"offset + out.size must be <= 2**64; got offset={_TWO64} and "
+                         f"out.size={L.n}")
+    _check_span(L.n, offset)
+    return 0
+
+
+cdef int _write(_layout *L, int dist, fi_params *params, uint64_t offset) except -1:
+    """Step 5 for a buffer whose layout L was read and checked, with params
+    complete but for the streaming-store flag."""
+    # streaming stores for large contiguous fills (the bytes are the same)
+    params.stream = L.contiguous and L.n * L.itemsize >= (
+        _stream_bytes_raw if dist == FI_RAW else _stream_bytes)
+    _run(L, dist, params, offset, <cnp.dtype>L.descr)
+    return 0
+
+
+cdef object _prepared_fill(object out, int dist, double p0, double p1, double p2, double p3,
+                           object seed, object stream, object offset):
+    """Steps 1 (rest) to 5 for one public fill; the caller converted p0..p3."""
+    cdef fi_params params
+    cdef _layout L
+    cdef uint64_t stream_, offset_, seed_
+    cdef bint at_end
+    stream_ = _check_u64(stream, "stream")
+    _read_offset(offset, &offset_, &at_end)
+    _check_seed_type(seed)
+    _read_layout(out, dist == FI_RAW, &L)
+    _check_params(dist, L.code, p0, p1, p2, p3)
+    _check_extent(&L, offset_, at_end)
+    _set_dist(&params, dist, p0, p1, p2, p3)  # before the seed is drawn: may raise
     if type(seed) is int:
         seed_ = seed
     else:
         seed_ = resolve_seed(seed)
         _check_same(out, &L)
     fi_params_key(&params, seed_, stream_)
-    if dist == FI_UNIFORM:
-        fi_params_uniform(&params, p0, p1)
-    elif dist == FI_NORMAL:
-        fi_params_normal(&params, p0, p1)
-    # streaming stores for large contiguous fills (the bytes are the same)
-    params.stream = L.contiguous and L.n * L.itemsize >= (
-        _stream_bytes_raw if dist == FI_RAW else _stream_bytes)
-    _run(&L, dist, &params, offset_, descr)
+    _write(&L, dist, &params, offset_)
     return out
+
+
+_DISTS = {"raw": FI_RAW, "uniform": FI_UNIFORM, "normal": FI_NORMAL,
+          "truncated_normal": FI_TRUNCNORM}
+
+
+cdef class PreparedFill:
+    """PreparedFill(dist, dtype, p0=0.0, p1=0.0, p2=0.0, p3=0.0, *, seed, stream=0)
+
+    A fill checked once and run on any number of buffers: the distribution,
+    its parameters against the output dtype, the seed and the stream are
+    checked (and the seed resolved) at construction; a call then only reads
+    the buffer's layout and writes it.
+
+    ``fill = PreparedFill("normal", np.dtype("float32"), mean, std, seed=s, stream=k)``
+    followed by ``fill(out, offset)`` writes exactly what
+    ``fill_normal(out, mean, std, seed=s, stream=k, offset=offset)`` writes.
+
+    Parameters
+    ----------
+    dist : {"raw", "uniform", "normal", "truncated_normal"}
+    dtype : numpy.dtype
+        The output dtype (uint32 for ``"raw"``; else float16, bfloat16,
+        float32 or float64); every buffer must have it.
+    p0, p1, p2, p3 : float
+        ``low, high`` (uniform), ``mean, std`` (normal), ``mean, std, a, b``
+        (truncated normal), with the checks of the ``fill_*`` functions.
+    seed
+        As :func:`resolve_seed`, resolved once here (``None`` draws once).
+    stream : int
+        In ``[0, 2**64)``.
+
+    Calling: ``fill(out, offset=0) -> out``, ``out`` an array of the dtype
+    (any shape or layout), ``offset`` its first element's C-order flat index
+    in the stream, ``offset + out.size <= 2**64``.
+    """
+    cdef fi_params params
+    cdef int dist, code
+    cdef readonly object dtype
+    cdef readonly object seed
+    cdef readonly object stream
+
+    def __cinit__(self, str dist, dtype, p0=0.0, p1=0.0, p2=0.0, p3=0.0, *, seed, stream=0):
+        cdef double q0, q1, q2, q3
+        if dist not in _DISTS:
+            raise ValueError(f"dist must be one of {', '.join(_DISTS)}; got {dist!r}")
+        self.dist = _DISTS[dist]
+        if not isinstance(dtype, np.dtype):
+            raise TypeError(f"dtype must be a numpy.dtype; got {type(dtype).__name__}")
+        self.code = _dtype_code(<cnp.dtype>dtype, self.dist == FI_RAW, "dtype must be")
+        if not cnp.PyArray_ISNBO((<cnp.dtype>dtype).byteorder):
+            raise ValueError(f"dtype must be in native byte order; got {dtype.str!r}")
+        self.dtype = dtype
+        q0 = _real(p0, "p0")
+        q1 = _real(p1, "p1")
+        q2 = _real(p2, "p2")
+        q3 = _real(p3, "p3")
+        self.stream = _check_u64(stream, "stream")
+        _check_seed_type(seed)
+        _check_params(self.dist, self.code, q0, q1, q2, q3)
+        _set_dist(&self.params, self.dist, q0, q1, q2, q3)
+        self.seed = seed if type(seed) is int and 0 <= seed < _TWO64 else resolve_seed(seed)
+        fi_params_key(&self.params, <uint64_t>self.seed, <uint64_t>self.stream)
+
+    def __call__(self, out, offset=0):
+        cdef fi_params params = self.params
+        cdef _layout L
+        cdef uint64_t offset_
+        cdef bint at_end
+        _read_offset(offset, &offset_, &at_end)
+        _read_layout(out, self.dist == FI_RAW, &L)
+        if L.code != self.code:
+            raise TypeError(f"out must have dtype {self.dtype}; got {out.dtype}")
+        _check_extent(&L, offset_, at_end)
+        _write(&L, self.dist, &params, offset_)
+        return out
+
+    def __repr__(self):
+        names = {v: k for k, v in _DISTS.items()}
+        return (f"PreparedFill({names[self.dist]!r}, {self.dtype}, seed={self.seed}, "
+                f"stream={self.stream})")
 
 
 cdef inline int _check_is_array(object out) except -1:

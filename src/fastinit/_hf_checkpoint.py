@@ -193,21 +193,28 @@ class SpecSource:
 
 
 def _initializer_fill(t):
-    from .initializers import Orthogonal
+    """``fill(region, out)`` writing tensor ``t``'s values block by block."""
+    from .initializers import Initializer
 
-    if isinstance(t.init, Orthogonal):
+    init = t.init
+    if not isinstance(init, Initializer):  # another callable taking region=
+        def fill_other(region, out):
+            init(t.shape, t.dtype, out=out, region=region)
+        return fill_other
+    prepared = init.prepare(t.shape, t.dtype)
+    if not init.shardable:
         held = {}
 
-        def fill_whole(region, out):  # its QR couples every entry: once per tensor
+        def fill_whole(region, out):  # e.g. Orthogonal's QR couples every entry: once
             if "full" not in held:
-                held["full"] = t.init(t.shape, t.dtype)
+                held["full"] = prepared.fill()
             out[...] = held["full"][region]
             if all(s.stop == n for s, n in zip(region, t.shape)):
                 held.clear()
         return fill_whole
 
     def fill(region, out):
-        t.init(t.shape, t.dtype, out=out, region=region)
+        prepared.fill(out, region=region)
     return fill
 
 

@@ -39,16 +39,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without dask
     ) from exc
 
 from ._core import STREAM_VERSION
+from ._dtypes import as_dtype
+from ._validate import check_shape as _check_shape
 from ._version import __version__
-from .fans import _check_shape
 
 __all__ = ["from_initializer", "from_zarr", "init_params", "to_zarr"]
-
-# Initializers whose values cannot be produced for a region without producing
-# the whole tensor (Orthogonal: a QR decomposition of the whole matrix).
-# An initializer class can state its own case with a boolean class attribute
-# ``shardable``; this set covers the built-in ones that do not.
-_WHOLE_ONLY = frozenset({"Orthogonal"})
 
 # Group attribute under which to_zarr records what from_zarr needs.
 _ZARR_ATTR = "fastinit"
@@ -70,18 +65,16 @@ def _resolve_initializer(init):
 
 
 def _resolve_dtype(dtype) -> np.dtype:
-    from .initializers import _as_dtype
-
-    return np.dtype(np.float32) if dtype is None else _as_dtype(dtype)
+    return np.dtype(np.float32) if dtype is None else as_dtype(dtype)
 
 
 def _shardable(init) -> bool:
-    """Whether ``init`` can produce any region without computing the whole tensor."""
+    """Whether ``init`` can produce any region without computing the whole tensor:
+    its class's ``shardable`` (every fastinit initializer states it), else
+    whether it takes ``region=``."""
     flag = getattr(init, "shardable", None)
     if isinstance(flag, bool):
         return flag
-    if type(init).__name__ in _WHOLE_ONLY:
-        return False
     try:
         params = inspect.signature(init).parameters
     except (TypeError, ValueError):  # builtins without a signature
@@ -91,19 +84,13 @@ def _shardable(init) -> bool:
     )
 
 
-def _validate(init, shape, dtype, shardable):
+def _validate(init, shape, dtype):
     """Fail now, on the client, for what would fail in every task (a rank or
     dtype the initializer refuses, a parameter not finite in float16)."""
-    from .initializers import Initializer, _check_dtype
+    from .initializers import Initializer
 
-    if not isinstance(init, Initializer):
-        return  # other callables are checked by their tasks
-    if shardable:
-        # An empty region checks everything and computes nothing.
-        init(shape, dtype, region=tuple(slice(0, 0) for _ in shape))
-    else:
-        _check_dtype(dtype, None, init._allow_int)
-        init._prepare(shape, dtype)
+    if isinstance(init, Initializer):
+        init.prepare(shape, dtype)  # other callables are checked by their tasks
 
 
 def _describe(init):
@@ -259,7 +246,7 @@ def from_initializer(init, shape, *, chunks="auto", dtype=None):
     dtype = _resolve_dtype(dtype)
     chunks = da.core.normalize_chunks(chunks, shape, dtype=dtype)
     shardable = _shardable(init)
-    _validate(init, shape, dtype, shardable)
+    _validate(init, shape, dtype)
     factory, config = _describe(init)
     ident = config if factory is None else (factory.__module__, factory.__qualname__, config)
     token = tokenize(ident, shape, dtype.name, chunks, STREAM_VERSION)

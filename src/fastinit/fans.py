@@ -22,38 +22,12 @@ import math
 import numbers
 from collections.abc import Sequence
 
+from ._validate import check_shape as _check_shape
+
 __all__ = ["LAYOUTS", "compute_fans"]
 
 #: The accepted values of ``compute_fans(layout=...)``.
 LAYOUTS = ("jax", "keras", "torch")
-
-
-def _check_shape(shape) -> tuple[int, ...]:
-    """Return ``shape`` as a tuple of Python ints, or raise.
-
-    Entries must be Python or NumPy integers (``bool`` is refused, as are
-    floats such as ``2.0``: ``TypeError``) and non-negative (``ValueError``).
-    """
-    if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence):
-        # NumPy arrays and other iterables of ints are accepted too.
-        try:
-            shape = tuple(shape)
-        except TypeError:
-            raise TypeError(
-                f"shape must be a tuple of non-negative integers, got {shape!r}"
-            ) from None
-    out = []
-    for i, dim in enumerate(shape):
-        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
-            raise TypeError(
-                f"shape must be a tuple of non-negative integers; entry {i} is "
-                f"{dim!r} of type {type(dim).__name__}"
-            )
-        dim = int(dim)
-        if dim < 0:
-            raise ValueError(f"shape must be a tuple of non-negative integers; entry {i} is {dim}")
-        out.append(dim)
-    return tuple(out)
 
 
 def _check_axes(axes, rank: int, name: str) -> tuple[int, ...]:

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._core import resolve_seed, stream_id
-from .initializers import Initializer, _as_dtype, get
+from ._dtypes import FLOAT_NAMES, as_dtype
+from .initializers import Initializer, get
 from .io import (
     Pretrained,
     SafetensorsCheckpoint,
@@ -43,7 +44,6 @@ from .io import (
 __all__ = ["InitReport", "default_init", "init_params", "load_spec"]
 
 _ENTRY_KEYS = ("shape", "init", "dtype")
-_SAMPLED_DTYPES = frozenset(np.dtype(d) for d in ("float16", "bfloat16", "float32", "float64"))
 
 # Rank <= 1 tensors whose last name component is one of these are scales
 # (norm weights, running variances): ones. Other vectors are shifts: zeros.
@@ -100,20 +100,17 @@ def _check_spec_shape(shape, where):
 
 def _check_entry_dtype(dtype, init, where):
     try:
-        dt = _as_dtype(dtype)
+        dt = as_dtype(dtype)
     except TypeError as e:
         raise ValueError(f"{where}: {e}") from None
-    if isinstance(init, Pretrained):
+    if isinstance(init, Pretrained) or not isinstance(init, Initializer):
         return dt
-    if dt in _SAMPLED_DTYPES:
-        return dt
-    if dt.kind in "biu" and getattr(init, "_allow_int", False):
-        return dt
-    accepted = "float16, bfloat16, float32, float64"
-    if getattr(init, "_allow_int", False):
-        accepted += ", integer and bool dtypes"
-    raise ValueError(f"{where}: dtype {dt} is not supported by {type(init).__name__} "
-                     f"(accepted: {accepted})")
+    try:
+        return init.check_dtype(dt)
+    except TypeError:
+        accepted = FLOAT_NAMES + (", integer and bool dtypes" if init.accepts_integers else "")
+        raise ValueError(f"{where}: dtype {dt} is not supported by {type(init).__name__} "
+                         f"(accepted: {accepted})") from None
 
 
 def load_spec(spec, *, dtype=None, init="glorot_uniform", scheme=None):
@@ -240,14 +237,9 @@ def _spec_from_safetensors(path, dtype, init):
 
 def _configured(init, seed, stream):
     """``init`` with the run's seed and the tensor's stream (deterministic ones as is)."""
-    if isinstance(init, Pretrained) or not isinstance(init, Initializer):
-        return init
-    config = init.get_config()
-    if "seed" not in config and "stream" not in config:
-        return init
-    config["seed"] = seed
-    config["stream"] = stream
-    return type(init).from_config(config)
+    if isinstance(init, Initializer):
+        return init.reseeded(seed, stream)
+    return init
 
 
 def _fmt_names(names, limit=10):
@@ -419,13 +411,12 @@ def _make_plan(spec, *, seed, dtype=None, pretrained=None, strict=False,
                 report.missing.append(e.name)
             report.initialized.append(e.name)
             init_ = _configured(e.init, seed, stream_id(e.name))
-            prepare = getattr(init_, "_prepare", None)
-            if prepare is not None and not isinstance(init_, Pretrained):
+            if isinstance(init_, Initializer):
                 # Everything that can fail for this shape and dtype (a rank
                 # Orthogonal refuses, a parameter not finite in float16) fails
                 # now, before anything is sampled or written.
                 try:
-                    prepare(e.shape, e.dtype)
+                    init_.prepare(e.shape, e.dtype)
                 except (ValueError, TypeError) as exc:
                     raise ValueError(f"tensor {e.name!r} (shape {_shape_str(e.shape)}, "
                                      f"{e.dtype}): {exc}") from None

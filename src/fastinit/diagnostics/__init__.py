@@ -52,7 +52,6 @@ from ._propagation import (  # noqa: F401 (re-exported)
     _loss,
     _ndtr,
     _ndtr_erfc,
-    _positive_int,
     _relu,
     _selu,
     _sigmoid,

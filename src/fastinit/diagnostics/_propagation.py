@@ -25,21 +25,21 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._core import fill_normal, fill_uniform, resolve_seed, stream_id
+from .._validate import positive_int as _positive_int
 from ..initializers import (
     GlorotUniform,
     HeNormal,
+    Initializer,
     LecunNormal,
     VarianceScaling,
     get,
 )
-from ..params import _configured  # the seed and stream override of init_params
 
 __all__ = [
     "ACTIVATIONS",
@@ -423,14 +423,6 @@ def _format_layers(layer_numbers):
     return ", ".join(map(str, layer_numbers))
 
 
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive int; got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return int(value)
-
-
 def diagnose(init, *, widths, activation="relu", batch=1024, seed=0) -> PropagationReport:
     r"""diagnose(init, *, widths, activation="relu", batch=1024, seed=0) -> PropagationReport
 
@@ -513,8 +505,14 @@ def diagnose(init, *, widths, activation="relu", batch=1024, seed=0) -> Propagat
         raise ValueError(f"widths needs the input width and at least one layer; got {widths}")
     batch = _positive_int(batch, "batch")
     seed = resolve_seed(seed)
+
+    def layer(i):  # the diagnosis' seed, one stream per layer (as init_params does)
+        if isinstance(init, Initializer):
+            return init.reseeded(seed, stream_id(f"layer{i}"))
+        return init
+
     weights = [
-        _configured(init, seed, stream_id(f"layer{i}"))((fan_in, fan_out), "float64")
+        layer(i)((fan_in, fan_out), "float64")
         for i, (fan_in, fan_out) in enumerate(itertools.pairwise(widths))
     ]
     x = fill_normal(np.empty((batch, widths[0])), seed=seed, stream=stream_id("diagnose/inputs"))

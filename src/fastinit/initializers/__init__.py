@@ -25,6 +25,13 @@ Calling convention (all initializers)::
 
 Nothing is written to ``out`` when a call raises.
 
+The protocol other code may rely on (:class:`Initializer`): ``init.prepare(shape,
+dtype)`` checks everything once and returns a :class:`Prepared` whose
+``fill(out=None, *, region=None)`` writes the values any number of times;
+``init.check_dtype(dtype)``; ``init.reseeded(seed, stream)``; and the class
+attributes ``shardable`` (a region is computed on its own) and
+``accepts_integers``.
+
 Seeds follow Keras 3: an instance returns the same values on every call for
 the same shape and dtype. ``seed=None`` draws one seed from OS entropy at
 construction, which the instance keeps using (``region=``, :meth:`clone`, Dask
@@ -48,35 +55,8 @@ from __future__ import annotations
 import inspect
 
 from .. import _keras_compat as _keras_compat
-
-# The fills are looked up here, in the package, at call time by ``random`` and
-# ``structured`` (``monkeypatch.setattr(fastinit.initializers, "fill_uniform", ...)``
-# reaches every initializer, as it did when this was one module).
-from .._core import fill_normal as fill_normal
-from .._core import fill_truncated_normal as fill_truncated_normal
-from .._core import fill_uniform as fill_uniform
-from .._core import resolve_seed as resolve_seed
-from .._core import stream_id as stream_id
-from ..fans import _check_shape as _check_shape
-from ..fans import compute_fans as compute_fans
-from ._base import _BF16 as _BF16
-from ._base import _FLOAT_DTYPES as _FLOAT_DTYPES
-from ._base import _FLOAT_NAMES as _FLOAT_NAMES
-from ._base import _TWO64 as _TWO64
-from ._base import Initializer
-from ._base import _as_dtype as _as_dtype
-from ._base import _cast_scalar as _cast_scalar
-from ._base import _check_axes_arg as _check_axes_arg
-from ._base import _check_dtype as _check_dtype
-from ._base import _check_out as _check_out
-from ._base import _check_real as _check_real
-from ._base import _check_region as _check_region
-from ._base import _check_seed as _check_seed
-from ._base import _check_stream as _check_stream
-from ._base import _RandomInitializer as _RandomInitializer
-from ._base import _runs as _runs
+from ._base import Initializer, Prepared
 from .constant import Constant, Identity, Ones, Zeros
-from .random import _PRESET_PARAMS as _PRESET_PARAMS
 from .random import (
     TRUNCATED_STDDEV_CORRECTION as TRUNCATED_STDDEV_CORRECTION,
 )
@@ -92,20 +72,9 @@ from .random import (
     TruncatedNormal,
     VarianceScaling,
 )
-from .random import _VarianceScalingPreset as _VarianceScalingPreset
 from .registry import _CLASSES as _CLASSES
-from .registry import _REGISTRY as _REGISTRY
-from .registry import _Factory as _Factory
-from .registry import _kaiming_normal as _kaiming_normal
-from .registry import _lookup as _lookup
-from .registry import _snake as _snake
-from .registry import _TensorInitializer as _TensorInitializer
-from .registry import _xavier_normal as _xavier_normal
 from .registry import deserialize, get, register_keras, serialize
-from .structured import _NUMPY_WINDOWS as _NUMPY_WINDOWS
 from .structured import STFT, Orthogonal
-from .structured import _cosine_window as _cosine_window
-from .structured import _get_window as _get_window
 
 __all__ = [
     "STFT",
@@ -120,6 +89,7 @@ __all__ = [
     "LecunUniform",
     "Ones",
     "Orthogonal",
+    "Prepared",
     "RandomNormal",
     "RandomUniform",
     "TruncatedNormal",

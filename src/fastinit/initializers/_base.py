@@ -1,83 +1,68 @@
-"""The base classes of the initializers and the argument checks they share.
+"""The initializer protocol: :class:`Initializer` and :class:`Prepared`.
 
-:class:`Initializer` (``__call__`` with ``out=`` and ``region=``),
-:class:`_RandomInitializer` (seed and stream), the dtype, region, ``out``,
-scalar, seed, stream and axes checks, and :func:`_runs`, which splits a region
-into the contiguous runs one fill call writes each.
+Every initializer is an :class:`Initializer`.  What the rest of the package
+(``init_params``, Dask, the command line, the checkpoint writers, the
+diagnostics) may rely on is public here, and nothing else:
+
+* ``init(shape, dtype=None, *, out=None, region=None)`` -- the values;
+* ``init.prepare(shape, dtype=None)`` -- checks everything that can fail for
+  that shape and dtype, once, and returns a :class:`Prepared`, whose
+  ``fill(out=None, *, region=None)`` writes the values (or a region of them)
+  any number of times without checking them again;
+* ``init.check_dtype(dtype)`` -- the NumPy dtype of a call, or TypeError;
+* ``init.reseeded(seed, stream)`` -- the same initializer drawing from another
+  ``(seed, stream)`` (itself when its values use no randomness);
+* ``type(init).shardable`` -- whether a region is computed on its own
+  (``False``: the whole tensor is computed and the region copied out);
+* ``type(init).accepts_integers`` -- whether integer and bool dtypes are
+  accepted besides the float dtypes.
+
+A subclass implements two hooks: ``_prepare(shape, dtype)``, which checks what
+can fail and returns a state (anything), and ``_fill(out, shape, box, state)``,
+which writes the values inside ``box = [(start, stop), ...]`` into ``out``
+(whose shape is the box's) and cannot fail on checked input.  Random
+initializers implement ``_sampler(shape, dtype)`` instead, returning the
+compiled core's :class:`~fastinit._core.PreparedFill`.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import numbers
+from typing import ClassVar
 
 import numpy as np
 
 from .. import _keras_compat
-from .._core import resolve_seed, stream_id
-from ..fans import _check_shape
+from .._core import PreparedFill, resolve_seed, stream_id
+from .._dtypes import BFLOAT16, FLOAT_DTYPES, FLOAT_NAMES, as_dtype
+from .._validate import check_shape
 
-try:
-    import ml_dtypes as _ml_dtypes
-
-    _BF16 = np.dtype(_ml_dtypes.bfloat16)
-except ImportError:  # pragma: no cover - ml_dtypes is a dependency
-    _BF16 = None
+__all__ = ["Initializer", "Prepared"]
 
 _TWO64 = 1 << 64
-_FLOAT_DTYPES = tuple(
-    d
-    for d in (np.dtype(np.float16), _BF16, np.dtype(np.float32), np.dtype(np.float64))
-    if d is not None
-)
-_FLOAT_NAMES = "float16, bfloat16, float32, float64"
 
 
 # ---------------------------------------------------------------------------
 # argument checks shared by all initializers
 
 
-def _as_dtype(dtype) -> np.dtype:
-    """A NumPy dtype from a dtype, a type, a name or a torch dtype."""
-    if isinstance(dtype, np.dtype):
-        return dtype
-    name = dtype if isinstance(dtype, str) else None
-    if name is None and type(dtype).__module__.startswith("torch"):
-        name = str(dtype)  # "torch.float32"
-    if name is not None:
-        name = name.removeprefix("torch.")
-        if name == "bfloat16":
-            if _BF16 is None:  # pragma: no cover
-                raise TypeError("dtype 'bfloat16' needs the ml_dtypes package")
-            return _BF16
-        if name == "half":
-            name = "float16"
-        dtype = name
-    try:
-        return np.dtype(dtype)
-    except TypeError:
-        raise TypeError(
-            f"dtype must be one of {_FLOAT_NAMES} (or a NumPy dtype); got {dtype!r}"
-        ) from None
-
-
-def _check_dtype(dtype, out, allow_int: bool) -> np.dtype:
-    if out is not None and not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
-    if out is not None and not out.dtype.isnative:  # a wrong dtype stays a TypeError
-        _check_dtype(dtype, out.view(out.dtype.newbyteorder("=")), allow_int)
-        raise ValueError(f"out must be in native byte order; got dtype {out.dtype.str!r}")
-    if dtype is None:
-        dt = out.dtype if out is not None else np.dtype(np.float32)
-    else:
-        dt = _as_dtype(dtype)
-    if dt not in _FLOAT_DTYPES and not (allow_int and dt.kind in "biu"):
-        accepted = _FLOAT_NAMES + (", integer and bool dtypes" if allow_int else "")
+def _check_dtype(dtype, accepts_integers: bool) -> np.dtype:
+    dt = np.dtype(np.float32) if dtype is None else as_dtype(dtype)
+    if dt not in FLOAT_DTYPES and not (accepts_integers and dt.kind in "biu"):
+        accepted = FLOAT_NAMES + (", integer and bool dtypes" if accepts_integers else "")
         raise TypeError(f"dtype must be one of {accepted}; got {dt}")
-    if out is not None and out.dtype != dt:
-        raise TypeError(f"out must have dtype {dt}; got {out.dtype}")
     return dt
+
+
+def _out_dtype(dtype, out):
+    """The dtype a call with ``out`` asks for (``out``'s in native order when
+    ``dtype`` is None), after checking that ``out`` is an ndarray."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
+    return out.dtype.newbyteorder("=") if dtype is None else dtype
 
 
 def _check_region(region, shape):
@@ -125,13 +110,30 @@ def _check_region(region, shape):
     return box
 
 
-def _check_out(out, result_shape):
+def _check_out(out, result_shape, dtype):
+    """``out`` fits: an ndarray of ``dtype`` and ``result_shape``, writable,
+    native byte order (a wrong dtype is reported before a byte order)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
+    if out.dtype.newbyteorder("=") != dtype:
+        raise TypeError(f"out must have dtype {dtype}; got {out.dtype}")
+    if not out.dtype.isnative:
+        raise ValueError(f"out must be in native byte order; got dtype {out.dtype.str!r}")
     if tuple(out.shape) != result_shape:
         raise ValueError(f"out must have shape {result_shape}; got {tuple(out.shape)}")
     if not out.flags.writeable:
         raise ValueError("out must be writable; got a read-only array")
-    if not out.dtype.isnative:
-        raise ValueError(f"out must be in native byte order; got dtype {out.dtype.str!r}")
+
+
+def _target(shape, dtype, out, region):
+    """``(out, box)``: the region as a box and ``out`` checked against it, or
+    a new array of the box's shape (allocated only once everything passed)."""
+    box = _check_region(region, shape)
+    result_shape = tuple(stop - start for start, stop in box)
+    if out is not None:
+        _check_out(out, result_shape, dtype)
+        return out, box
+    return None, box
 
 
 def _runs(out, shape, box):
@@ -160,20 +162,6 @@ def _runs(out, shape, box):
         yield out[local], offset
 
 
-def _check_real(value, name, *, finite=True):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {value!r}")
-    try:
-        value = float(value)
-    except OverflowError:  # an int beyond the double range, e.g. 10**400
-        raise ValueError(
-            f"{name} must be a finite real number; got a value beyond the float64 range"
-        ) from None
-    if finite and not math.isfinite(value):
-        raise ValueError(f"{name} must be finite; got {value}")
-    return value
-
-
 def _cast_scalar(value, dtype, name):
     """``value`` as a 0-d array of ``dtype``; ValueError if it overflows there."""
     try:
@@ -183,7 +171,7 @@ def _cast_scalar(value, dtype, name):
     except OverflowError:  # a Python int beyond the float64 or C integer range
         shown = repr(value) if abs(value) < 10**30 else "an integer of more than 30 digits"
         raise ValueError(f"{name} must be representable in {dtype}; got {shown}") from None
-    is_float = dtype.kind == "f" or dtype == _BF16  # ml_dtypes' bfloat16 has kind "V"
+    is_float = dtype.kind == "f" or dtype == BFLOAT16  # ml_dtypes' bfloat16 has kind "V"
     if is_float and finite and not np.isfinite(cast.astype(np.float64)):
         raise ValueError(f"{name} {value!r} is not finite in {dtype}")
     return cast
@@ -238,10 +226,11 @@ def _check_axes_arg(axes, name):
 class Initializer:
     """Base class of fastinit's Keras-compatible initializers.
 
-    Subclasses implement ``_fill(out, shape, box)``, which writes the values
-    of ``init(shape)`` inside the box ``[(start, stop), ...]`` into ``out``
-    (whose shape is the box's), and ``_prepare(shape, dtype)``, which checks
-    everything that can fail before anything is written.
+    Subclasses implement ``_fill(out, shape, box, state)``, which writes the
+    values of ``init(shape)`` inside the box ``[(start, stop), ...]`` into
+    ``out`` (whose shape is the box's), and, when something can fail for a
+    shape or dtype, ``_prepare(shape, dtype)``, which checks it before anything
+    is written and returns the ``state`` ``_fill`` receives.
 
     Examples
     --------
@@ -256,8 +245,13 @@ class Initializer:
     True
     """
 
-    #: whether integer and bool dtypes are accepted
-    _allow_int = False
+    #: Whether integer and bool dtypes are accepted besides the float dtypes.
+    accepts_integers: ClassVar[bool] = False
+    #: Whether ``region=`` computes the region alone (its cost proportional to
+    #: its size).  False where the values couple the whole tensor
+    #: (``Orthogonal``'s QR): the whole tensor is computed and the region
+    #: copied out, so block-by-block writers compute it once per tensor.
+    shardable: ClassVar[bool] = True
 
     def __call__(self, shape, dtype=None, *, out=None, region=None):
         """init(shape, dtype=None, *, out=None, region=None) -> numpy.ndarray
@@ -280,23 +274,62 @@ class Initializer:
         -------
         numpy.ndarray
         """
-        shape = _check_shape(shape)
-        dt = _check_dtype(dtype, out, self._allow_int)
-        box = _check_region(region, shape)
-        result_shape = tuple(stop - start for start, stop in box)
+        shape = check_shape(shape)
         if out is not None:
-            _check_out(out, result_shape)
-        prepared = self._prepare(shape, dt)
+            dtype = _out_dtype(dtype, out)
+        dt = self.check_dtype(dtype)
+        out, box = _target(shape, dt, out, region)
+        state = self._prepare(shape, dt)
         if out is None:
-            out = np.empty(result_shape, dt)
-        self._fill(out, shape, box, prepared)
+            out = np.empty(tuple(stop - start for start, stop in box), dt)
+        self._fill(out, shape, box, state)
         return out
+
+    def check_dtype(self, dtype=None) -> np.dtype:
+        """check_dtype(dtype=None) -> numpy.dtype
+
+        The NumPy dtype of ``init(shape, dtype)`` (float32 for None), or
+        TypeError naming the dtypes this initializer accepts.
+        """
+        return _check_dtype(dtype, self.accepts_integers)
+
+    def prepare(self, shape, dtype=None) -> Prepared:
+        """prepare(shape, dtype=None) -> Prepared
+
+        Check everything that can fail for ``shape`` and ``dtype`` (a rank the
+        initializer refuses, a parameter not finite in the dtype, a shape
+        beyond the stream's 2**64 offsets) and return a :class:`Prepared`
+        that writes the values, whole or by region, without checking again.
+        For a seed drawn per call (a Keras ``SeedGenerator``), one draw is
+        made here and serves every fill of the result.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastinit.initializers import HeNormal
+        >>> init = HeNormal(seed=3)
+        >>> p = init.prepare((64, 32))
+        >>> top, bottom = p.fill(region=(slice(0, 40),)), p.fill(region=(slice(40, 64),))
+        >>> bool((np.concatenate([top, bottom]) == init((64, 32))).all())
+        True
+        """
+        shape = check_shape(shape)
+        dt = self.check_dtype(dtype)
+        return Prepared(self, shape, dt, self._prepare(shape, dt))
+
+    def reseeded(self, seed, stream=0) -> Initializer:
+        """reseeded(seed, stream=0) -> Initializer
+
+        This initializer drawing from ``(seed, stream)``: a copy for a random
+        initializer, ``self`` for one whose values use no randomness.
+        """
+        return self
 
     def _prepare(self, shape, dtype):
         """Validate for ``shape``/``dtype``; return what ``_fill`` needs."""
         return
 
-    def _fill(self, out, shape, box, prepared):  # pragma: no cover - abstract
+    def _fill(self, out, shape, box, state):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def get_config(self) -> dict:
@@ -334,16 +367,31 @@ class Initializer:
 
 
 class _RandomInitializer(Initializer):
-    """An initializer drawing from the stream ``(seed, stream)``."""
+    """An initializer drawing from the stream ``(seed, stream)``.
+
+    Subclasses implement ``_sampler(shape, dtype)``, the compiled core's
+    :class:`~fastinit._core.PreparedFill` that writes flat index ``k`` of the
+    tensor at stream offset ``k`` (or override ``_prepare`` and ``_fill``).
+    """
 
     def __init__(self, seed=None, *, stream=0):
+        self._set_seed(seed)
+        self.stream = _check_stream(stream)
+
+    def _set_seed(self, seed):
         resolved, generator = _check_seed(seed)
         self._generator = generator
         # Keras' `self.seed`: the int used (drawn once for seed=None) or the SeedGenerator.
         self.seed = generator if generator is not None else resolved
         # What get_config() stores: the seed as given (None stays None).
         self._init_seed = None if seed is None else self.seed
-        self.stream = _check_stream(stream)
+
+    def reseeded(self, seed, stream=0):
+        """A copy drawing from ``(seed, stream)`` (``seed`` as the constructor's)."""
+        new = copy.copy(self)
+        new._set_seed(seed)
+        new.stream = _check_stream(stream)
+        return new
 
     def _call_seed(self):
         """The fastinit seed of one call: a fresh draw from a SeedGenerator, else ``seed``."""
@@ -351,8 +399,7 @@ class _RandomInitializer(Initializer):
             return _keras_compat.draw_seed(self._generator)
         return self.seed
 
-    def _filler(self, shape):
-        """Return ``fill(view, offset)`` for a tensor of ``shape``."""
+    def _sampler(self, shape, dtype) -> PreparedFill:
         raise NotImplementedError  # pragma: no cover - abstract
 
     def _prepare(self, shape, dtype):
@@ -365,11 +412,7 @@ class _RandomInitializer(Initializer):
                 f"shape {shape} has {size} elements; random initializers accept at most "
                 "2**64 (flat indices are 64-bit stream offsets)"
             )
-        fill = self._filler(shape)
-        # An empty fill validates the parameters for this dtype (finite in
-        # float16, say) before a single element is written.
-        fill(np.empty(0, dtype), 0)
-        return fill
+        return self._sampler(shape, dtype)
 
     def _fill(self, out, shape, box, fill):
         for view, offset in _runs(out, shape, box):
@@ -393,3 +436,51 @@ class _RandomInitializer(Initializer):
         if self._generator is None:
             config["seed"] = self.seed
         return config
+
+
+class Prepared:
+    """An initializer checked for one shape and dtype (:meth:`Initializer.prepare`).
+
+    ``fill(out=None, *, region=None)`` returns ``init(shape, dtype)[region]``
+    (into ``out`` when given) and checks only ``region`` and ``out``.
+
+    Attributes
+    ----------
+    initializer : Initializer
+    shape : tuple of int
+    dtype : numpy.dtype
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastinit.initializers import GlorotUniform
+    >>> p = GlorotUniform(seed=0).prepare((4, 6), "float16")
+    >>> p.dtype.name, p.shape
+    ('float16', (4, 6))
+    >>> buf = np.empty((2, 6), np.float16)
+    >>> bool((p.fill(buf, region=(slice(2, 4),)) == p.fill()[2:]).all())
+    True
+    """
+
+    __slots__ = ("_state", "dtype", "initializer", "shape")
+
+    def __init__(self, initializer, shape, dtype, state):
+        self.initializer = initializer
+        self.shape = shape
+        self.dtype = dtype
+        self._state = state
+
+    def fill(self, out=None, *, region=None) -> np.ndarray:
+        """fill(out=None, *, region=None) -> numpy.ndarray
+
+        The values (``region``: a tuple of slices, steps 1) into ``out`` (an
+        array of the region's shape and the prepared dtype) or a new array.
+        """
+        out, box = _target(self.shape, self.dtype, out, region)
+        if out is None:
+            out = np.empty(tuple(stop - start for start, stop in box), self.dtype)
+        self.initializer._fill(out, self.shape, box, self._state)
+        return out
+
+    def __repr__(self):
+        return f"Prepared({self.initializer!r}, shape={self.shape}, dtype={self.dtype})"

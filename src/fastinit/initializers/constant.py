@@ -7,7 +7,9 @@ import numbers
 import numpy as np
 
 from .. import _keras_compat
-from ._base import _BF16, Initializer, _cast_scalar, _check_real
+from .._dtypes import BFLOAT16
+from .._validate import check_real as _check_real
+from ._base import Initializer, _cast_scalar
 
 # ---------------------------------------------------------------------------
 # constant initializers
@@ -26,7 +28,7 @@ class Zeros(Initializer):
            [0., 0.]], dtype=float32)
     """
 
-    _allow_int = True
+    accepts_integers = True
 
     def _fill(self, out, shape, box, prepared):
         out[...] = 0
@@ -45,7 +47,7 @@ class Ones(Initializer):
     ('bfloat16', [1.0, 1.0, 1.0])
     """
 
-    _allow_int = True
+    accepts_integers = True
 
     def _fill(self, out, shape, box, prepared):
         out[...] = 1
@@ -76,7 +78,7 @@ class Constant(Initializer):
            [1, 2, 3]], dtype=int32)
     """
 
-    _allow_int = True
+    accepts_integers = True
 
     def __init__(self, value=0.0):
         if isinstance(value, dict) and value.get("class_name") == "__numpy__":
@@ -87,9 +89,9 @@ class Constant(Initializer):
             value = value.item()
         if isinstance(value, (list, tuple, np.ndarray)):
             array = np.asarray(value)
-            if array.dtype.kind not in "biuf" and array.dtype != _BF16:
+            if array.dtype.kind not in "biuf" and array.dtype != BFLOAT16:
                 raise TypeError(f"value must be real numbers; got an array of {array.dtype}")
-            value = array.astype(np.float64) if array.dtype == _BF16 else array.copy()
+            value = array.astype(np.float64) if array.dtype == BFLOAT16 else array.copy()
             value.flags.writeable = False
             if value.ndim == 0:
                 value = value.item()
@@ -111,7 +113,7 @@ class Constant(Initializer):
             ) from None
         with np.errstate(over="ignore", invalid="ignore"):
             cast = self.value.astype(dtype)
-        is_float = dtype.kind == "f" or dtype == _BF16
+        is_float = dtype.kind == "f" or dtype == BFLOAT16
         if is_float and not np.array_equal(
             np.isfinite(cast.astype(np.float64)), np.isfinite(self.value.astype(np.float64))
         ):
@@ -149,7 +151,7 @@ class Identity(Initializer):
            [0., 2., 0.]], dtype=float32)
     """
 
-    _allow_int = True
+    accepts_integers = True
 
     def __init__(self, gain=1.0):
         self.gain = _check_real(gain, "gain")

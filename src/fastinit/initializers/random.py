@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import math
 
-# The package, where the ``fill_*`` functions are looked up at call time (as the
-# one-module ``fastinit.initializers`` did; tests monkeypatch
-# ``fastinit.initializers.fill_uniform``).
-from .. import initializers as _package
+from .._core import PreparedFill
+from .._validate import check_real as _check_real
 from ..fans import compute_fans
-from ._base import _check_axes_arg, _check_real, _RandomInitializer
+from ._base import _check_axes_arg, _RandomInitializer
 
 #: Standard deviation of the standard normal truncated to [-2, 2]; Keras and
 #: JAX divide by it so that VarianceScaling's *truncated* samples have the
@@ -54,11 +52,9 @@ class RandomUniform(_RandomInitializer):
             )
         super().__init__(seed, stream=stream)
 
-    def _filler(self, shape):
-        low, high, seed, stream = self.minval, self.maxval, self._call_seed(), self.stream
-        return lambda view, offset: _package.fill_uniform(
-            view, low, high, seed=seed, stream=stream, offset=offset
-        )
+    def _sampler(self, shape, dtype):
+        return PreparedFill("uniform", dtype, self.minval, self.maxval,
+                            seed=self._call_seed(), stream=self.stream)
 
     def get_config(self):
         return {"minval": self.minval, "maxval": self.maxval, **super().get_config()}
@@ -93,11 +89,9 @@ class RandomNormal(_RandomInitializer):
             raise ValueError(f"stddev must be >= 0; got {self.stddev}")
         super().__init__(seed, stream=stream)
 
-    def _filler(self, shape):
-        mean, std, seed, stream = self.mean, self.stddev, self._call_seed(), self.stream
-        return lambda view, offset: _package.fill_normal(
-            view, mean, std, seed=seed, stream=stream, offset=offset
-        )
+    def _sampler(self, shape, dtype):
+        return PreparedFill("normal", dtype, self.mean, self.stddev,
+                            seed=self._call_seed(), stream=self.stream)
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
@@ -135,11 +129,9 @@ class TruncatedNormal(_RandomInitializer):
             raise ValueError(f"stddev must be >= 0; got {self.stddev}")
         super().__init__(seed, stream=stream)
 
-    def _filler(self, shape):
-        mean, std, seed, stream = self.mean, self.stddev, self._call_seed(), self.stream
-        return lambda view, offset: _package.fill_truncated_normal(
-            view, mean, std, -2.0, 2.0, seed=seed, stream=stream, offset=offset
-        )
+    def _sampler(self, shape, dtype):
+        return PreparedFill("truncated_normal", dtype, self.mean, self.stddev, -2.0, 2.0,
+                            seed=self._call_seed(), stream=self.stream)
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
@@ -243,23 +235,17 @@ class VarianceScaling(_RandomInitializer):
             scale /= max(1.0, (fan_in + fan_out) / 2.0)
         return scale
 
-    def _filler(self, shape):
+    def _sampler(self, shape, dtype):
         scale = self._scale(shape)
         seed, stream = self._call_seed(), self.stream
         if self.distribution == "truncated_normal":
             std = math.sqrt(scale) / TRUNCATED_STDDEV_CORRECTION
-            return lambda view, offset: _package.fill_truncated_normal(
-                view, 0.0, std, -2.0, 2.0, seed=seed, stream=stream, offset=offset
-            )
+            return PreparedFill("truncated_normal", dtype, 0.0, std, -2.0, 2.0,
+                                seed=seed, stream=stream)
         if self.distribution == "untruncated_normal":
-            std = math.sqrt(scale)
-            return lambda view, offset: _package.fill_normal(
-                view, 0.0, std, seed=seed, stream=stream, offset=offset
-            )
+            return PreparedFill("normal", dtype, 0.0, math.sqrt(scale), seed=seed, stream=stream)
         limit = math.sqrt(3.0 * scale)
-        return lambda view, offset: _package.fill_uniform(
-            view, -limit, limit, seed=seed, stream=stream, offset=offset
-        )
+        return PreparedFill("uniform", dtype, -limit, limit, seed=seed, stream=stream)
 
     def get_config(self):
         base = super().get_config()

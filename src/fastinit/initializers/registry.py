@@ -126,7 +126,7 @@ def deserialize(config: dict) -> Initializer:
 class _TensorInitializer(Initializer):
     """What :func:`get` makes of an array or tensor: returns it, cast, for its own shape only."""
 
-    _allow_int = True
+    accepts_integers = True
 
     def __init__(self, value):
         self.value = value

@@ -7,10 +7,9 @@ import math
 
 import numpy as np
 
-# The package, where ``fill_normal`` is looked up at call time (as the one-module
-# ``fastinit.initializers`` did; tests monkeypatch ``fastinit.initializers.fill_*``).
-from .. import initializers as _package
-from ._base import Initializer, _cast_scalar, _check_real, _RandomInitializer
+from .._core import fill_normal
+from .._validate import check_real as _check_real
+from ._base import Initializer, _cast_scalar, _RandomInitializer
 
 
 def _cosine_window(coefficients, n, periodic):
@@ -197,6 +196,9 @@ class Orthogonal(_RandomInitializer):
     True
     """
 
+    #: The QR factorization couples every entry: a region needs the whole matrix.
+    shardable = False
+
     def __init__(self, gain=1.0, seed=None, *, stream=0):
         self.gain = _check_real(gain, "gain")
         super().__init__(seed, stream=stream)
@@ -216,7 +218,7 @@ class Orthogonal(_RandomInitializer):
         if rows == 0 or cols == 0:
             return np.zeros(shape)
         a = np.empty((max(rows, cols), min(rows, cols)), np.float64)
-        _package.fill_normal(a, 0.0, 1.0, seed=self._call_seed(), stream=self.stream)
+        fill_normal(a, 0.0, 1.0, seed=self._call_seed(), stream=self.stream)
         q, r = np.linalg.qr(a)
         # Multiply each column by the sign of R's diagonal (a zero counts as
         # +1), so that Q does not depend on the QR implementation's convention.

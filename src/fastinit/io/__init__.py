@@ -45,13 +45,11 @@ import os  # noqa: F401 (re-exported: tests replace os.statvfs through fastinit.
 from ._base import (  # noqa: F401 (re-exported)
     _MAX_BYTES,
     _MAX_NDIM,
-    _ML_FLOATS,
     Checkpoint,
     MappingCheckpoint,
     _can_cast,
     _check_dims,
     _drop_pages,
-    _is_float,
     _names,
     _shape_str,
 )

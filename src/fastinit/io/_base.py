@@ -9,12 +9,9 @@ import mmap
 import os
 from collections.abc import Mapping
 
-import ml_dtypes
 import numpy as np
 
-# Floating types of ml_dtypes have kind "V" in NumPy; treat them as floats.
-_ML_FLOATS = frozenset(np.dtype(t) for t in (
-    ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2))
+from .._dtypes import is_float as _is_float
 
 # An ndarray has at most 64 dimensions (NumPy 2) and at most 2**63 - 1 bytes.
 _MAX_NDIM = 64
@@ -32,10 +29,6 @@ def _check_dims(shape, itemsize):
             if n > _MAX_BYTES:
                 raise ValueError(f"shape {_shape_str(shape)} is too big for an array "
                                  f"(more than {_MAX_BYTES} bytes)")
-
-
-def _is_float(dtype):
-    return dtype.kind == "f" or dtype in _ML_FLOATS
 
 
 def _can_cast(src, dst):

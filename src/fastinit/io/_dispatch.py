@@ -10,7 +10,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import io as _pkg  # write_fully through the package, where tests replace it
-from ._base import _ML_FLOATS, Checkpoint, MappingCheckpoint
+from .._dtypes import ML_FLOATS as _ML_FLOATS
+from ._base import Checkpoint, MappingCheckpoint
 from ._hdf5 import _HDF5_SIGNATURE, H5Checkpoint
 from ._npy import NpyCheckpoint, NpzCheckpoint
 from ._output import _array_bytes, atomic_output

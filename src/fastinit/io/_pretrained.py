@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
-from ..fans import _check_shape
-from ..initializers import Initializer, _as_dtype, _check_region
+from .._dtypes import as_dtype
+from ..initializers import Initializer
 from ._base import _can_cast, _names, _shape_str
 from ._dispatch import _as_checkpoint
 
@@ -72,43 +70,39 @@ class Pretrained(Initializer):
             raise ValueError(f"{self._ckpt.path}: no tensor {key!r}; it holds "
                              f"{_names(names)}")
         self.key = key
-        self.dtype = None if dtype is None else _as_dtype(dtype)
+        self.dtype = None if dtype is None else as_dtype(dtype)
 
     @property
     def shape(self):
         """The stored tensor's shape."""
         return self._ckpt.shape(self.key)
 
-    def __call__(self, shape, dtype=None, *, out=None, region=None):
-        shape = _check_shape(shape)
-        where = f"{self._ckpt.path}: tensor {self.key!r}"
-        stored_shape, stored_dtype = self._ckpt.shape(self.key), self._ckpt.dtype(self.key)
+    #: Stored integer tensors stay integers unless a float dtype is asked for.
+    accepts_integers = True
+
+    def _where(self):
+        return f"{self._ckpt.path}: tensor {self.key!r}"
+
+    def check_dtype(self, dtype=None):
+        """The dtype of a call: ``dtype``, else the constructor's, else the
+        stored one; ValueError if the stored tensor cannot be cast to it."""
+        stored = self._ckpt.dtype(self.key)
+        dt = as_dtype(dtype) if dtype is not None else (self.dtype or stored)
+        if not _can_cast(stored, dt):
+            raise ValueError(f"{self._where()}: cannot cast the stored {stored} to {dt}")
+        return dt
+
+    def _prepare(self, shape, dtype):
+        stored_shape = self._ckpt.shape(self.key)
         if shape != tuple(stored_shape):
-            raise ValueError(f"{where}: requested shape {_shape_str(shape)} but the file "
-                             f"has shape {_shape_str(stored_shape)}")
-        if out is not None and not isinstance(out, np.ndarray):
-            raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
-        if dtype is not None:
-            dtype = _as_dtype(dtype)
-        elif out is not None:
-            dtype = out.dtype
-        else:
-            dtype = self.dtype or stored_dtype
-        if not _can_cast(stored_dtype, dtype):
-            raise ValueError(f"{where}: cannot cast the stored {stored_dtype} to {dtype}")
-        box = _check_region(region, shape)
-        target = tuple(b - a for a, b in box)
-        if out is not None:
-            if out.shape != target:
-                raise ValueError(f"out must have shape {target}; got {out.shape}")
-            if out.dtype != dtype:
-                raise TypeError(f"out must have dtype {dtype}; got {out.dtype}")
-            if not out.flags.writeable:
-                raise ValueError("out must be writable; got a read-only array")
-        else:
-            out = np.empty(target, dtype)
+            raise ValueError(f"{self._where()}: requested shape {_shape_str(shape)} but the "
+                             f"file has shape {_shape_str(stored_shape)}")
+
+    def _fill(self, out, shape, box, state):
         self._ckpt.read_into(self.key, tuple(slice(a, b) for a, b in box), out)
-        return out
+
+    def reseeded(self, seed, stream=0):
+        return self  # stored values: no seed, no stream
 
     def get_config(self):
         """Config for :meth:`from_config`; only a path source can be serialized."""

@@ -50,15 +50,15 @@ True
 from __future__ import annotations
 
 import math
-import numbers
 import typing
 
-import ml_dtypes
 import numpy as np
 
 from .._core import fill_normal, fill_truncated_normal, fill_uniform
+from .._dtypes import FLOAT_DTYPES, FLOAT_NAMES
+from .._validate import check_shape
 from ..fans import compute_fans
-from ..initializers import _runs
+from ..initializers._base import _runs
 from . import _bridge
 from ._bridge import seed_from_key_data
 
@@ -94,7 +94,6 @@ COMPLEX_TRUNCATED_NORMAL_STD_2 = 0.95311164380491208
 
 _MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 _DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
-_FLOATS = tuple(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16, np.float32, np.float64))
 _COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
 
 
@@ -133,9 +132,9 @@ def _canonical(dt):
 
 def _check_dtype(dtype, *, complex_ok=False, int_ok=False):
     dt = _default_float() if dtype is None else np.dtype(dtype)
-    ok = dt in _FLOATS or (complex_ok and dt in _COMPLEX) or (int_ok and dt.kind in "biuc")
+    ok = dt in FLOAT_DTYPES or (complex_ok and dt in _COMPLEX) or (int_ok and dt.kind in "biuc")
     if not ok:
-        accepted = "float16, bfloat16, float32 or float64"
+        accepted = FLOAT_NAMES
         if complex_ok:
             accepted += " (or complex64, complex128)"
         if int_ok:
@@ -145,18 +144,7 @@ def _check_dtype(dtype, *, complex_ok=False, int_ok=False):
 
 
 def _check_shape(shape):
-    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
-        shape = (shape,)
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        raise TypeError(f"shape must be a tuple of non-negative ints; got {shape!r}") from None
-    for d in dims:
-        if isinstance(d, bool) or not isinstance(d, numbers.Integral):
-            raise TypeError(f"shape must be a tuple of non-negative ints; got {shape!r}")
-        if d < 0:
-            raise ValueError(f"shape must be a tuple of non-negative ints; got {shape!r}")
-    return tuple(int(d) for d in dims)
+    return check_shape(shape, int_ok=True)  # JAX takes an int for a vector
 
 
 class _Plan:

@@ -13,7 +13,6 @@ import math
 import numbers
 import threading
 
-import ml_dtypes
 import numpy as np
 import torch
 from torch import nn
@@ -21,6 +20,7 @@ from torch.utils._device import DeviceContext
 
 from .. import torch as _pkg
 from .._core import fill_normal, fill_raw, fill_truncated_normal, fill_uniform
+from .._dtypes import BFLOAT16
 from ..fans import compute_fans
 from . import _dtensor
 
@@ -51,7 +51,7 @@ _NUMPY_DTYPE = {
     torch.float32: np.dtype(np.float32),
     torch.float64: np.dtype(np.float64),
     torch.float16: np.dtype(np.float16),
-    torch.bfloat16: np.dtype(ml_dtypes.bfloat16),
+    torch.bfloat16: BFLOAT16,
 }
 
 
