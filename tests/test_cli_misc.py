@@ -16,8 +16,8 @@ import pytest
 
 import fastinit
 from fastinit import benchmark, cli
-from fastinit.cli.init import _format_bytes
 from fastinit._validate import parse_positive_int
+from fastinit.cli.init import _format_bytes
 from fastinit.params import load_spec, progress_bar
 
 ROOT = Path(__file__).resolve().parents[1]
