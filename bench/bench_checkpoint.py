@@ -53,7 +53,7 @@ def report(**extra):
 
 INIT_WORKER = _PRELUDE + textwrap.dedent("""
     import argparse
-    from fastinit._cli_init import add_parser, run
+    from fastinit.cli.init import add_parser, run
     parser = argparse.ArgumentParser(prog="fastinit")
     add_parser(parser.add_subparsers())
     args = parser.parse_args(sys.argv[1:])
@@ -80,7 +80,7 @@ ZEROS_WORKER = _PRELUDE + textwrap.dedent("""
 
 
 def _parse_size(text):
-    from fastinit._cli_init import _size
+    from fastinit.cli.init import _size
 
     return _size(text)
 

@@ -7,7 +7,7 @@ import pytest
 
 import fastinit
 from fastinit import diagnostics as diag
-from fastinit._cli_check import add_parser
+from fastinit.cli.check import add_parser
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

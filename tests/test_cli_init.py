@@ -13,7 +13,7 @@ import pytest
 
 import fastinit
 from fastinit import io as fio
-from fastinit._cli_init import add_parser
+from fastinit.cli.init import add_parser
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 
@@ -113,7 +113,7 @@ def test_subprocess(tmp_path):
     out = tmp_path / "sub.safetensors"
     code = textwrap.dedent("""
         import argparse, sys
-        from fastinit._cli_init import add_parser, run
+        from fastinit.cli.init import add_parser, run
         parser = argparse.ArgumentParser(prog="fastinit")
         add_parser(parser.add_subparsers())
         sys.exit(run(parser.parse_args(sys.argv[1:])))
@@ -389,7 +389,7 @@ def test_file_size_limit_in_subprocess(tmp_path):
         import argparse, resource, signal, sys
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # EFBIG instead of a kill
         resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
-        from fastinit._cli_init import add_parser, run
+        from fastinit.cli.init import add_parser, run
         parser = argparse.ArgumentParser(prog="fastinit")
         add_parser(parser.add_subparsers())
         sys.exit(run(parser.parse_args(sys.argv[1:])))
@@ -419,7 +419,7 @@ def test_peak_rss_is_a_fraction_of_the_file(tmp_path):
     out = tmp_path / "big.safetensors"
     code = textwrap.dedent("""
         import argparse, resource, sys
-        from fastinit._cli_init import add_parser, run
+        from fastinit.cli.init import add_parser, run
         parser = argparse.ArgumentParser(prog="fastinit")
         add_parser(parser.add_subparsers())
         rc = run(parser.parse_args(sys.argv[1:]))

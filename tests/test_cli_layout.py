@@ -8,7 +8,7 @@ import pytest
 
 import fastinit
 from fastinit import io as fio
-from fastinit._cli_init import add_parser
+from fastinit.cli.init import add_parser
 
 torch = pytest.importorskip("torch")
 st_torch = pytest.importorskip("safetensors.torch")

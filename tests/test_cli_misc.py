@@ -1,5 +1,10 @@
 """The command line's rough edges: ``--version``, ``fastinit bench`` progress in a
-log, one unit system for sizes, and the README's benchmark table in the CLI's terms."""
+log, one unit system for sizes, the README's benchmark table in the CLI's terms, one
+positive-integer type for every command, and the cli/ package's import structure."""
+import argparse
+import ast
+import importlib
+import importlib.util
 import math
 import os
 import re
@@ -11,7 +16,8 @@ import pytest
 
 import fastinit
 from fastinit import benchmark, cli
-from fastinit._cli_init import _format_bytes
+from fastinit._validate import parse_positive_int
+from fastinit.cli.init import _format_bytes
 from fastinit.params import load_spec, progress_bar
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,3 +148,98 @@ def test_readme_benchmark_table_uses_the_cli_columns():
         assert cells["dtype"] in benchmark.DTYPES
         for c in head[2:]:
             assert re.sub(r"[\d,.]+", "N", cells[c]) == units[c], (c, cells[c], units[c])
+
+
+# --------------------------------------------------------------------------- positive integers
+
+@pytest.mark.parametrize("text, value", [("1", 1), ("64", 64), ("1e6", 1_000_000),
+                                         ("1E3", 1000), ("16_000", 16_000), ("2.0", 2),
+                                         ("1e19", 10**19)])
+def test_parse_positive_int_accepts(text, value):
+    got = parse_positive_int(text)
+    assert got == value and type(got) is int
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "1.5", "1e-3", "0.0", "", "abc", "inf", "nan",
+                                  "1e400", "2 cats"])
+def test_parse_positive_int_refuses(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="expected a positive integer"):
+        parse_positive_int(text)
+
+
+@pytest.mark.parametrize("argv, dest", [
+    (["bench", "--size", "{}"], "size"), (["bench", "--repeat", "{}"], "repeat"),
+    (["bench", "--threads", "{}"], "threads"),
+    (["init", "s.json", "-o", "o.safetensors", "--threads", "{}"], "threads"),
+    (["init", "s.json", "-o", "d/", "--workers", "{}"], "workers"),
+    (["check", "--depth", "{}"], "depth"), (["check", "--width", "{}"], "width"),
+    (["check", "--batch", "{}"], "batch"),
+])
+def test_every_command_parses_positive_ints_alike(argv, dest, capsys):
+    """One type for all: 1e6 and 16_000 are accepted everywhere (``init`` once refused
+    1e6), 1.5 and 0 refused everywhere with the option named."""
+    parser = cli.build_parser()
+    for text, value in (("1e6", 1_000_000), ("16_000", 16_000)):
+        args = parser.parse_args([a.format(text) for a in argv])
+        assert getattr(args, dest) == value
+    for text in ("1.5", "0"):
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args([a.format(text) for a in argv])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert f"--{dest}" in err and f"expected a positive integer, got '{text}'" in err, err
+
+
+# --------------------------------------------------------------------------- cli/ package
+
+COMMANDS = ("bench", "init", "check", "info")
+
+
+def test_cli_is_a_package_and_the_old_modules_are_gone():
+    assert hasattr(cli, "__path__")  # a package, whose main is the console script
+    assert cli.main is importlib.import_module("fastinit.cli").main
+    for old in ("fastinit._cli_init", "fastinit._cli_check"):
+        assert importlib.util.find_spec(old) is None, old
+    for name in COMMANDS:
+        module = importlib.import_module(f"fastinit.cli.{name}")
+        assert callable(module.add_parser) and callable(module.run), name
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_command_module_imported_first_imports_no_other_command(name):
+    """In a fresh interpreter, importing one command module loads the package (parser
+    assembly only) and ``_args``, and no other command module."""
+    code = (f"import sys, fastinit.cli.{name}; "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('fastinit.cli'))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    loaded = set(proc.stdout.split())
+    assert {"fastinit.cli", f"fastinit.cli.{name}"} <= loaded <= {
+        "fastinit.cli", "fastinit.cli._args", f"fastinit.cli.{name}"}, loaded
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_command_modules_import_args_not_the_package_or_each_other(name):
+    """Also the function-local imports: within cli/ only ``._args``; never
+    ``fastinit.cli`` itself."""
+    path = Path(importlib.import_module(f"fastinit.cli.{name}").__file__)
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1:
+                assert node.module == "_args", (name, node.module, node.lineno)
+            elif node.level == 0:
+                assert not (node.module or "").startswith("fastinit.cli"), (name, node.lineno)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                assert not alias.name.startswith("fastinit.cli"), (name, node.lineno)
+
+
+def test_help_imports_no_heavy_package():
+    code = ("import sys; from fastinit.cli import build_parser; build_parser().format_help(); "
+            "print(' '.join(m for m in ('torch', 'transformers', 'matplotlib', 'dask', 'jax') "
+            "if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == []

@@ -155,7 +155,7 @@ class SpecSource:
                               pretrained=self.pretrained, strict=self.strict,
                               scheme=self.scheme)
             if self.layout is not None:
-                from ._cli_init import _apply_layout
+                from .cli.init import _apply_layout
 
                 _apply_layout(plan, self.layout)
             self._plan = plan
@@ -429,7 +429,7 @@ def run_cli(args):
                                 pretrained=args.pretrained, strict=args.strict,
                                 scheme=getattr(args, "scheme", None))
             if source.scheme is None:  # the fans' layout, as for a single file
-                from ._cli_init import _layout
+                from .cli.init import _layout
 
                 layout, why = _layout(args, source.plan())
                 source.close()

@@ -131,9 +131,9 @@ def propagate(scheme, *, n_layers=24, d_model=256, vocab=512, batch=4, seq=32, s
 
 def run_cli(args):
     """``fastinit check --propagation --scheme S ...``; returns the exit status (0)."""
-    from .._cli_check import _sizes
+    from ..cli._args import propagation_sizes
 
-    depth, width, batch, seed = _sizes(args, depth=24, width=256, batch=4)
+    depth, width, batch, seed = propagation_sizes(args, depth=24, width=256, batch=4)
     print(f"fastinit check --propagation: pre-norm transformer stack (Llama names), "
           f"{depth} blocks of width {width}, SwiGLU MLP {4 * width}, {batch} sequences of "
           f"32 tokens, seed {seed}\n")

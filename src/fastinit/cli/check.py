@@ -26,6 +26,8 @@ import json
 import math
 import sys
 
+from ._args import parse_positive_int, parse_seed, propagation_sizes
+
 __all__ = ["add_parser", "run"]
 
 #: The initializers of the default propagation run, as fastinit.get names.
@@ -37,9 +39,7 @@ _PROPAGATION_ONLY = ("activation", "depth", "width", "batch", "init", "scheme")
 
 def add_parser(subparsers):
     """Add the ``check`` command to an ``argparse`` subparsers object; return its parser."""
-    from ._cli_init import _seed
-    from .cli import _positive_int
-    from .diagnostics import ACTIVATIONS
+    from ..diagnostics import ACTIVATIONS
 
     p = subparsers.add_parser(
         "check",
@@ -53,11 +53,11 @@ def add_parser(subparsers):
     p.add_argument("--activation", action="append", choices=ACTIVATIONS, metavar="A",
                    help="--propagation: activation (repeatable; default relu and tanh); one of "
                         + ", ".join(ACTIVATIONS))
-    p.add_argument("--depth", type=_positive_int, metavar="D",
+    p.add_argument("--depth", type=parse_positive_int, metavar="D",
                    help="--propagation: number of layers (default 50)")
-    p.add_argument("--width", type=_positive_int, metavar="W",
+    p.add_argument("--width", type=parse_positive_int, metavar="W",
                    help="--propagation: units per layer (default 256)")
-    p.add_argument("--batch", type=_positive_int, metavar="B",
+    p.add_argument("--batch", type=parse_positive_int, metavar="B",
                    help="--propagation: input rows (default 512)")
     p.add_argument("--init", action="append", metavar="NAME",
                    help="--propagation: initializer name or {class_name, config} JSON "
@@ -66,7 +66,7 @@ def add_parser(subparsers):
                    help="--propagation: compare init schemes (fastinit.schemes names or "
                         "{\"name\": ...} JSON; repeatable) on a transformer-shaped stack "
                         "instead of initializers on an MLP")
-    p.add_argument("--seed", type=_seed, default=0, metavar="N",
+    p.add_argument("--seed", type=parse_seed, default=0, metavar="N",
                    help="seed (default 0; 'random' draws one and prints it)")
     p.add_argument("--plot", metavar="FILE.png",
                    help="also draw histograms (or, with --propagation, std per layer); "
@@ -104,7 +104,7 @@ def run(args):
                 _error("--scheme compares schemes on a transformer stack; --init and "
                        "--activation apply to the MLP comparison")
                 return 2
-            from .schemes._propagation import run_cli
+            from ..schemes._propagation import run_cli
             return run_cli(args)
         if args.propagation:
             return _run_propagation(args)
@@ -123,8 +123,8 @@ def run(args):
 
 
 def _run_self_check(args):
-    from ._core import resolve_seed
-    from .diagnostics import check_initializers
+    from .._core import resolve_seed
+    from ..diagnostics import check_initializers
 
     seed = resolve_seed(args.seed)
     alpha = 1e-3
@@ -188,28 +188,19 @@ def _plot_histograms(results, path):
 
 
 def _initializer(text):
-    from .initializers import get
+    from ..initializers import get
 
     if text.lstrip().startswith("{"):
         return get(json.loads(text))
     return get(text)
 
 
-def _sizes(args, *, depth, width, batch):
-    """``(depth, width, batch, seed)`` of ``fastinit check --propagation``: ``--depth``,
-    ``--width`` and ``--batch``, or these defaults when not given, and ``--seed`` resolved
-    (the dense MLP here and the transformer stack of ``--scheme``)."""
-    from ._core import resolve_seed
-
-    return args.depth or depth, args.width or width, args.batch or batch, resolve_seed(args.seed)
-
-
 def _run_propagation(args):
-    from .diagnostics import GROWTH_LIMIT, _describe, diagnose
+    from ..diagnostics import GROWTH_LIMIT, _describe, diagnose
 
     activations = args.activation or list(DEFAULT_ACTIVATIONS)
     inits = [_initializer(text) for text in (args.init or DEFAULT_INITS)]
-    depth, width, batch, seed = _sizes(args, depth=50, width=256, batch=512)
+    depth, width, batch, seed = propagation_sizes(args, depth=50, width=256, batch=512)
     print(f"fastinit check --propagation: {depth} dense layers of width {width}, "
           f"batch {batch}, seed {seed}; vanishing/exploding = the signal shrinks/grows "
           f"by more than {GROWTH_LIMIT:g}\n")

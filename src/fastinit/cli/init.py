@@ -40,6 +40,8 @@ import re
 import sys
 import time
 
+from ._args import parse_positive_int, parse_seed
+
 __all__ = ["add_parser", "run"]
 
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9,
@@ -52,29 +54,6 @@ def _size(text):
         raise argparse.ArgumentTypeError(
             f"expected a positive size in bytes such as 16M, 64MiB or 1048576, got {text!r}")
     return int(m.group(1)) * _UNITS[m.group(2) or ""]
-
-
-def _seed(text):
-    if text == "random":
-        return None
-    try:
-        value = int(text, 0)
-    except ValueError:
-        value = -1
-    if not 0 <= value < 2**64:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer in [0, 2**64) or 'random', got {text!r}")
-    return value
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def add_parser(subparsers):
@@ -96,7 +75,7 @@ def add_parser(subparsers):
                         "directory (ending in '/') gets sharded model-0000k-of-0000N"
                         ".safetensors files and model.safetensors.index.json")
     _add_sharded_arguments(p)
-    p.add_argument("--seed", type=_seed, default=0,
+    p.add_argument("--seed", type=parse_seed, default=0,
                    help="64-bit seed (default 0; 'random' draws one and records it)")
     p.add_argument("--dtype", default=None, metavar="D",
                    help="dtype of entries without one: float32 (default), bfloat16, "
@@ -114,13 +93,13 @@ def add_parser(subparsers):
                    help="fans of rank >= 2 tensors without explicit axes: keras (*spatial, in, "
                         "out), torch (out, in, *spatial) or jax (= keras); default keras, or "
                         "for a .safetensors SPEC the layout of the framework that wrote it")
-    p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--threads", type=parse_positive_int, default=None, metavar="N",
                    help="fill threads (default: fastinit.get_num_threads())")
     p.add_argument("--chunk-size", type=_size, default=16 * 2**20, metavar="BYTES",
                    help="bytes per block (default 16MiB; accepts 4M, 64MiB, ...)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bar, summary or warnings")
-    from .schemes._cli import add_arguments as _add_scheme_arguments
+    from ..schemes._cli import add_arguments as _add_scheme_arguments
     _add_scheme_arguments(p)
     p.set_defaults(func=run)
     return p
@@ -137,7 +116,7 @@ def _add_sharded_arguments(p):
                         "default 5GB)")
     p.add_argument("--resume", action="store_true",
                    help="directory output: keep shards already complete and valid")
-    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--workers", type=parse_positive_int, default=None, metavar="N",
                    help="directory output: write shards in parallel on a local Dask cluster")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="directory output: write shards on this Dask scheduler's workers "
@@ -194,9 +173,9 @@ def _apply_layout(plan, layout):
 
 
 def _write(args, plan):
-    from . import STREAM_VERSION, __version__
-    from .io import write_safetensors_stream
-    from .params import progress_bar
+    from .. import STREAM_VERSION, __version__
+    from ..io import write_safetensors_stream
+    from ..params import progress_bar
 
     metadata = dict(plan.metadata)
     metadata.update({"fastinit.version": __version__,
@@ -205,7 +184,7 @@ def _write(args, plan):
 
     # one block filler for the single file and the sharded directory (Orthogonal,
     # whose QR couples every entry, is computed once per tensor there)
-    from ._hf_checkpoint import _initializer_fill as filler
+    from .._hf_checkpoint import _initializer_fill as filler
 
     tensors = [(t.name, t.shape, t.dtype, filler(t)) for t in plan.tensors]
     show_bar = not args.quiet and sys.stderr.isatty()
@@ -229,11 +208,11 @@ def run(args):
     (``OSError``) or a missing optional package. No output file is left behind
     on any error.
     """
-    from ._hf_checkpoint import is_directory_output, run_cli
-    from ._tempfiles import Terminated, check_output_path, terminating_signals
-    from ._threads import num_threads
-    from .params import _make_plan
-    from .schemes._cli import pre_run
+    from .._hf_checkpoint import is_directory_output, run_cli
+    from .._tempfiles import Terminated, check_output_path, terminating_signals
+    from .._threads import num_threads
+    from ..params import _make_plan
+    from ..schemes._cli import pre_run
 
     status = pre_run(args)
     if status is not None:
