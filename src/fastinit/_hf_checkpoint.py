@@ -149,9 +149,9 @@ class SpecSource:
 
     def plan(self):
         if self._plan is None:
-            from .params import _make_plan
+            from .params import make_plan
 
-            plan = _make_plan(self.spec, seed=self.seed, dtype=self.dtype, init=self.init,
+            plan = make_plan(self.spec, seed=self.seed, dtype=self.dtype, init=self.init,
                               pretrained=self.pretrained, strict=self.strict,
                               scheme=self.scheme)
             if self.layout is not None:
@@ -184,7 +184,7 @@ class SpecSource:
 
     def fills(self, names):
         by_name = {t.name: t for t in self.plan().tensors}
-        return {n: _initializer_fill(by_name[n]) for n in names}
+        return {n: block_filler(by_name[n]) for n in names}
 
     def close(self):
         if self._plan is not None:
@@ -192,7 +192,7 @@ class SpecSource:
             self._plan = None
 
 
-def _initializer_fill(t):
+def block_filler(t):
     """``fill(region, out)`` writing tensor ``t``'s values block by block."""
     from .initializers import Initializer
 

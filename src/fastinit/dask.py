@@ -319,12 +319,12 @@ def init_params(spec, *, seed, chunks="auto", dtype=None):
     >>> all(np.array_equal(lazy[k].compute(), eager[k]) for k in spec)
     True
     """
-    from .params import _make_plan
+    from .params import make_plan
 
     # The plan is what fastinit.init_params samples from: the same spec
     # parsing, dtype rules and per-tensor (seed, stream_id(name)) initializers,
     # all validated here, before any graph is built.
-    with _make_plan(spec, seed=seed, dtype=dtype) as plan:
+    with make_plan(spec, seed=seed, dtype=dtype) as plan:
         tensors = plan.tensors
     per_tensor = isinstance(chunks, Mapping) and all(isinstance(k, str) for k in chunks)
     if per_tensor:

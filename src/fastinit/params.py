@@ -200,7 +200,7 @@ def load_spec(spec, *, dtype=None, init="glorot_uniform", scheme=None):
                 raise ValueError(f"{where}: missing {key!r}")
         shape = _check_spec_shape(entry["shape"], where)
         try:
-            # With a scheme, a placeholder: _make_plan puts the scheme's rule here.
+            # With a scheme, a placeholder: make_plan puts the scheme's rule here.
             instance = get(entry["init"] if scheme is None else "random_normal")
         except (ValueError, TypeError) as e:
             raise ValueError(f"{where}: {e}") from None
@@ -378,9 +378,17 @@ class _Plan:
         self.close()
 
 
-def _make_plan(spec, *, seed, dtype=None, pretrained=None, strict=False,
+def make_plan(spec, *, seed, dtype=None, pretrained=None, strict=False,
                init="glorot_uniform", scheme=None):
-    """Check everything and decide, for each tensor, load or sample. Samples nothing."""
+    """Check everything and decide, for each tensor, load or sample. Samples nothing.
+
+    The package's planning step, shared by :func:`init_params`, ``fastinit
+    init``, the checkpoint writers and ``fastinit.dask.init_params`` (not in
+    ``__all__``): returns a context-managed plan whose ``tensors`` carry each
+    entry's name, shape, dtype and initializer (reseeded with ``seed`` and the
+    stream of the tensor's name, or a :class:`~fastinit.io.Pretrained`), every
+    one already prepared once for its shape and dtype.
+    """
     seed = resolve_seed(seed)
     entries, metadata = load_spec(spec, dtype=dtype, init=init, scheme=scheme)
     if scheme is not None:
@@ -521,7 +529,7 @@ def init_params(spec, *, seed, dtype=None, pretrained=None, strict=False, scheme
     >>> params["dense/bias"], report.loaded, report.missing
     (array([1., 2., 3.], dtype=float32), ['dense/bias'], ['dense/kernel'])
     """
-    with _make_plan(spec, seed=seed, dtype=dtype, pretrained=pretrained,
+    with make_plan(spec, seed=seed, dtype=dtype, pretrained=pretrained,
                     strict=strict, scheme=scheme) as plan:
         bar = progress_bar(plan.nbytes, "init_params", enabled=progress)
         start = time.perf_counter()

@@ -184,7 +184,7 @@ def _write(args, plan):
 
     # one block filler for the single file and the sharded directory (Orthogonal,
     # whose QR couples every entry, is computed once per tensor there)
-    from .._hf_checkpoint import _initializer_fill as filler
+    from .._hf_checkpoint import block_filler as filler
 
     tensors = [(t.name, t.shape, t.dtype, filler(t)) for t in plan.tensors]
     show_bar = not args.quiet and sys.stderr.isatty()
@@ -211,7 +211,7 @@ def run(args):
     from .._hf_checkpoint import is_directory_output, run_cli
     from .._tempfiles import Terminated, check_output_path, terminating_signals
     from .._threads import num_threads
-    from ..params import _make_plan
+    from ..params import make_plan
     from ..schemes._cli import pre_run
 
     status = pre_run(args)
@@ -239,7 +239,7 @@ def run(args):
                              f"{suffix}")
         threads = (num_threads(args.threads) if args.threads is not None
                    else contextlib.nullcontext())
-        with terminating_signals(), threads, _make_plan(
+        with terminating_signals(), threads, make_plan(
                 args.spec, seed=args.seed, dtype=args.dtype, pretrained=args.pretrained,
                 strict=args.strict, init=args.init, scheme=args.scheme) as plan:
             if args.scheme is None:  # a scheme decides every initializer, fans included
