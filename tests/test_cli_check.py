@@ -45,7 +45,7 @@ def test_check_fails_with_nonzero_status(monkeypatch, capsys):
                            diag._Uniform(-limit, limit)),
                 diag._Case("Zeros", fastinit.Zeros(), (3, 3), diag.np.zeros((3, 3)))]
 
-    monkeypatch.setattr(diag, "_default_cases", cases)
+    monkeypatch.setattr(diag._selfcheck, "_default_cases", cases)
     assert cli("--seed", 7) == 1
     text = capsys.readouterr().out
     assert "1 passed, 1 failed" in text and "seed 7" in text

@@ -340,7 +340,7 @@ def test_failing_write_leaves_nothing(tmp_path, capsys, monkeypatch, fail_at):
             raise OSError(28, f"cannot write {path}: No space left on device")
         real(f, data, path)
 
-    monkeypatch.setattr(fio, "write_fully", flaky)
+    monkeypatch.setattr(fio._output, "write_fully", flaky)
     assert cli(spec, "-o", out, "--chunk-size", "64") == 1
     assert "No space left on device" in capsys.readouterr().err
     assert out.read_bytes() == b"previous"

@@ -313,7 +313,7 @@ def test_failing_write_leaves_nothing(tmp_path, monkeypatch):
             raise OSError(28, f"cannot write {p}: No space left on device")
         f.write(memoryview(data).cast("B"))
 
-    monkeypatch.setattr(fio, "write_fully", failing)
+    monkeypatch.setattr(fio._output, "write_fully", failing)
     with pytest.raises(OSError, match="No space"):
         fastinit.save({"a": np.ones(4), "b": np.ones(3)}, path)
     assert _listdir(tmp_path) == []
@@ -441,7 +441,7 @@ def test_writeback_pacing_syncs_each_window_and_drops_the_one_before(monkeypatch
         calls.append((offset, nbytes, flags))
         return 0
 
-    monkeypatch.setattr(fio, "_sync_file_range", lambda: fake_sync)
+    monkeypatch.setattr(fio._output, "_sync_file_range", lambda: fake_sync)
     with open(tmp_path / "f.bin", "wb") as f:
         flow = fio._Writeback(f.fileno(), start=8, window=100)
         flow.advance(50)             # less than a window: nothing yet
@@ -457,7 +457,7 @@ def test_writeback_pacing_turns_itself_off_where_unsupported(monkeypatch, tmp_pa
     from fastinit import io as fio
 
     calls = []
-    monkeypatch.setattr(fio, "_sync_file_range",
+    monkeypatch.setattr(fio._output, "_sync_file_range",
                         lambda: lambda *a: calls.append(a) or -1)
     with open(tmp_path / "f.bin", "wb") as f:
         flow = fio._Writeback(f.fileno(), start=0, window=10)

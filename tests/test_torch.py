@@ -485,13 +485,13 @@ def test_patch_restores_after_an_exception_and_nests():
 def filled_by_fastinit(monkeypatch):
     """Record every tensor fastinit.torch fills (through its seed lookup)."""
     seen = []
-    original = fit._seed_stream
+    original = fit._fast._seed_stream
 
     def spy(tensor, generator):
         seen.append(tensor)
         return original(tensor, generator)
 
-    monkeypatch.setattr(fit, "_seed_stream", spy)
+    monkeypatch.setattr(fit._fast, "_seed_stream", spy)
     return seen
 
 

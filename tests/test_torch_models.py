@@ -74,13 +74,13 @@ DIRECT_TORCH_RNG = {"tv_vit": {"encoder.pos_embedding"}}
 def filled(monkeypatch):
     """The data pointers of every tensor fastinit.torch fills (through its seed lookup)."""
     seen = set()
-    original = fit._seed_stream
+    original = fit._fast._seed_stream
 
     def spy(tensor, generator):
         seen.add(tensor.data_ptr())
         return original(tensor, generator)
 
-    monkeypatch.setattr(fit, "_seed_stream", spy)
+    monkeypatch.setattr(fit._fast, "_seed_stream", spy)
     return seen
 
 

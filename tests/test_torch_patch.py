@@ -103,7 +103,7 @@ def test_nested_blocks_and_enable_disable_with_seeds():
     assert torch.equal(y1, normal_values(4, w2[1]))
     assert torch.equal(x3, normal_values(4, w1[3]))
     assert torch.equal(torch.get_rng_state(), state)
-    assert not fit.is_enabled() and fit._seeder is None
+    assert not fit.is_enabled() and fit._fast._seeder is None
     # unseeded: one draw from torch's RNG per call, as outside patch()
     torch.manual_seed(4)
     with fit.patch():
@@ -242,7 +242,7 @@ def test_restores_after_an_exception_inside_a_seeded_block(make_module):
     with pytest.raises(RuntimeError, match="boom"), fit.patch(seed=1):
         raise RuntimeError("boom")
     assert_torchs(mod)
-    assert torch.equal(torch.get_rng_state(), state) and fit._seeder is None
+    assert torch.equal(torch.get_rng_state(), state) and fit._fast._seeder is None
 
 
 # ---------------------------------------------------------------------------

@@ -170,7 +170,7 @@ def _set_stream_threshold(nbytes, raw=None):
     return old
 
 
-def _check_threads(n, name="n"):
+def check_threads(n, name="n"):
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"{name} must be an int >= 1; got {type(n).__name__}")
     if n < 1:
@@ -214,7 +214,7 @@ def set_num_threads(n):
     >>> fastinit.set_num_threads(previous)
     """
     global _nthreads
-    _nthreads = min(_check_threads(n), 256)
+    _nthreads = min(check_threads(n), 256)
 
 
 def get_num_threads():
@@ -246,7 +246,7 @@ def _threads_from_env():
         n = int(raw)
     except ValueError:
         raise ValueError(f"FASTINIT_NUM_THREADS must be an int >= 1; got {raw!r}") from None
-    set_num_threads(_check_threads(n, "FASTINIT_NUM_THREADS"))
+    set_num_threads(check_threads(n, "FASTINIT_NUM_THREADS"))
 
 
 _threads_from_env()
@@ -835,10 +835,13 @@ cdef object _prepared_fill(object out, int dist, double p0, double p1, double p2
 
 _DISTS = {"raw": FI_RAW, "uniform": FI_UNIFORM, "normal": FI_NORMAL,
           "truncated_normal": FI_TRUNCNORM}
+# the fill functions' defaults of p0..p3, by distribution
+_DEFAULTS = {FI_RAW: (0.0, 0.0, 0.0, 0.0), FI_UNIFORM: (0.0, 1.0, 0.0, 0.0),
+             FI_NORMAL: (0.0, 1.0, 0.0, 0.0), FI_TRUNCNORM: (0.0, 1.0, -2.0, 2.0)}
 
 
 cdef class PreparedFill:
-    """PreparedFill(dist, dtype, p0=0.0, p1=0.0, p2=0.0, p3=0.0, *, seed, stream=0)
+    """PreparedFill(dist, dtype, p0=None, p1=None, p2=None, p3=None, *, seed, stream=0)
 
     A fill checked once and run on any number of buffers: the distribution,
     its parameters against the output dtype, the seed and the stream are
@@ -857,7 +860,8 @@ cdef class PreparedFill:
         float32 or float64); every buffer must have it.
     p0, p1, p2, p3 : float
         ``low, high`` (uniform), ``mean, std`` (normal), ``mean, std, a, b``
-        (truncated normal), with the checks of the ``fill_*`` functions.
+        (truncated normal), with the checks and (for None) the defaults of
+        the ``fill_*`` functions.
     seed
         As :func:`resolve_seed`, resolved once here (``None`` draws once).
     stream : int
@@ -873,11 +877,17 @@ cdef class PreparedFill:
     cdef readonly object seed
     cdef readonly object stream
 
-    def __cinit__(self, str dist, dtype, p0=0.0, p1=0.0, p2=0.0, p3=0.0, *, seed, stream=0):
+    def __cinit__(self, str dist, dtype, p0=None, p1=None, p2=None, p3=None, *, seed,
+                  stream=0):
         cdef double q0, q1, q2, q3
         if dist not in _DISTS:
             raise ValueError(f"dist must be one of {', '.join(_DISTS)}; got {dist!r}")
         self.dist = _DISTS[dist]
+        d0, d1, d2, d3 = _DEFAULTS[self.dist]
+        p0 = d0 if p0 is None else p0
+        p1 = d1 if p1 is None else p1
+        p2 = d2 if p2 is None else p2
+        p3 = d3 if p3 is None else p3
         if not isinstance(dtype, np.dtype):
             raise TypeError(f"dtype must be a numpy.dtype; got {type(dtype).__name__}")
         self.code = _dtype_code(<cnp.dtype>dtype, self.dist == FI_RAW, "dtype must be")

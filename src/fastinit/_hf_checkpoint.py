@@ -37,13 +37,15 @@ the shared output directory; the bytes equal a single-process run's.
 """
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import math
 import os
 import re
 
 import numpy as np
+
+from ._hf_model import canonical_hash
 
 __all__ = ["SpecSource", "parse_max_shard_size", "shard_plan", "write_checkpoint"]
 
@@ -117,9 +119,46 @@ def shard_names(count):
 # rebuilds what it needs for its shard.
 
 
-def _canonical_hash(obj):
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+_FORMATS = {"pt": "torch", "torch": "torch", "pytorch": "torch", "flax": "jax", "jax": "jax",
+            "tf": "keras", "keras": "keras"}
+
+
+def cli_layout(args, plan):
+    """``(layout, why)``: ``--layout``, else for a .safetensors SPEC its writer's layout
+    (``__metadata__["format"]`` as transformers writes it, else torch's parameter names
+    ``*.weight`` without any Keras/Flax ``kernel``), else keras (``why`` None for a JSON
+    spec: nothing to report)."""
+    if args.layout:
+        return args.layout, "--layout"
+    try:
+        with open(args.spec, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        head = b""
+    if head[8:9] != b"{" or head[:1] in b" \t\r\n{":  # a JSON spec: axes are in its entries
+        return "keras", None
+    fmt = str(plan.metadata.get("format", "")).lower()
+    if fmt in _FORMATS:
+        return _FORMATS[fmt], f"the file's __metadata__ format {fmt!r}"
+    last = [t.name.replace("/", ".").rsplit(".", 1)[-1] for t in plan.tensors
+            if len(t.shape) >= 2]
+    if "kernel" not in last and any(c == "weight" or c.endswith("_weight") for c in last):
+        return "torch", "torch's parameter names (*.weight)"
+    return "keras", "the default"
+
+
+def apply_layout(plan, layout):
+    """Give torch-layout fans to the rank >= 2 initializers without explicit axes
+    (keras and jax count fans alike, on (*spatial, in, out))."""
+    if layout != "torch":
+        return
+    for i, t in enumerate(plan.tensors):
+        config = t.init.get_config() if hasattr(t.init, "get_config") else {}
+        if len(t.shape) >= 2 and config.get("input_axes", 0) is None \
+                and config.get("output_axes", 0) is None:
+            spatial = list(range(2, len(t.shape)))
+            config.update(input_axes=[1, *spatial], output_axes=[0, *spatial])
+            plan.tensors[i] = dataclasses.replace(t, init=type(t.init).from_config(config))
 
 
 class SpecSource:
@@ -155,9 +194,7 @@ class SpecSource:
                               pretrained=self.pretrained, strict=self.strict,
                               scheme=self.scheme)
             if self.layout is not None:
-                from .cli.init import _apply_layout
-
-                _apply_layout(plan, self.layout)
+                apply_layout(plan, self.layout)
             self._plan = plan
         return self._plan
 
@@ -177,7 +214,7 @@ class SpecSource:
             except Exception:  # noqa: BLE001 - an initializer without a config
                 config = repr(t.init)
             rows.append([t.name, list(t.shape), str(t.dtype), config])
-        return _canonical_hash(rows)
+        return canonical_hash(rows)
 
     def prepare(self):
         self.plan()
@@ -429,9 +466,7 @@ def run_cli(args):
                                 pretrained=args.pretrained, strict=args.strict,
                                 scheme=getattr(args, "scheme", None))
             if source.scheme is None:  # the fans' layout, as for a single file
-                from .cli.init import _layout
-
-                layout, why = _layout(args, source.plan())
+                layout, why = cli_layout(args, source.plan())
                 source.close()
                 source.layout = layout
                 if why and not args.quiet:

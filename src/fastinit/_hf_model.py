@@ -43,12 +43,19 @@ written.  Buffers keep the model's own init.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import threading
 
 import numpy as np
+
+
+def canonical_hash(obj):
+    """SHA-256 of ``obj`` as canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 __all__ = ["HFSource", "load_config"]
 
@@ -326,13 +333,12 @@ class HFSource:
         return {}
 
     def spec_hash(self):
-        from ._hf_checkpoint import _canonical_hash
 
         model = self._model()
         spec = {"class": type(model).__name__, "config": self.config, "dtype": str(self.dtype)}
         if self.scheme is not None:
             spec["scheme"] = self.scheme
-        return _canonical_hash(spec)
+        return canonical_hash(spec)
 
     def prepare(self):
         self.scheme_initializers()

@@ -1,7 +1,7 @@
 """The ``num_threads`` context manager (docs/api.md §7)."""
 from contextlib import contextmanager
 
-from ._core import _check_threads, get_num_threads, set_num_threads
+from ._core import check_threads, get_num_threads, set_num_threads
 
 
 @contextmanager
@@ -43,7 +43,7 @@ def num_threads(n):
     >>> bool((one == four).all())
     True
     """
-    n = _check_threads(n)
+    n = check_threads(n)
     previous = get_num_threads()
     set_num_threads(n)
     try:

@@ -97,8 +97,8 @@ def _describe(init):
     """``(factory, config)`` that rebuild ``init`` anywhere: its class and
     ``get_config()`` when it has a config that serializes, else ``(None, init)``
     (then the instance itself travels in the graph; it must be picklable)."""
-    # _full_config: the config with the seed an unseeded initializer drew
-    get_config = getattr(init, "_full_config", None) or getattr(init, "get_config", None)
+    # full_config (fastinit's initializers): the config with the seed an unseeded one drew
+    get_config = getattr(init, "full_config", None) or getattr(init, "get_config", None)
     from_config = getattr(type(init), "from_config", None)
     if get_config is not None and from_config is not None:
         try:

@@ -34,11 +34,11 @@ from .initializers import Initializer, get
 from .io import (
     Pretrained,
     SafetensorsCheckpoint,
-    _as_checkpoint,
-    _can_cast,
-    _check_dims,
-    _names,
-    _shape_str,
+    as_checkpoint,
+    can_cast,
+    check_dims,
+    name_list,
+    shape_str,
 )
 
 __all__ = ["InitReport", "default_init", "init_params", "load_spec"]
@@ -193,7 +193,7 @@ def load_spec(spec, *, dtype=None, init="glorot_uniform", scheme=None):
                              f"optionally 'dtype', got {entry!r}")
         unknown = [k for k in entry if k not in _ENTRY_KEYS]
         if unknown:
-            raise ValueError(f"{where}: unknown keys {_names(unknown)}; accepted: "
+            raise ValueError(f"{where}: unknown keys {name_list(unknown)}; accepted: "
                              + ", ".join(_ENTRY_KEYS))
         for key in ("shape",) if scheme is not None else ("shape", "init"):
             if key not in entry:
@@ -208,7 +208,7 @@ def load_spec(spec, *, dtype=None, init="glorot_uniform", scheme=None):
             raise ValueError(f"{where}: 'init' must name an initializer, got None")
         dt = _check_entry_dtype(entry.get("dtype") or default_dtype, instance, where)
         try:  # a shape no array (and no checkpoint) can have
-            _check_dims(shape, dt.itemsize)
+            check_dims(shape, dt.itemsize)
         except ValueError as e:
             raise ValueError(f"{where}: {e}") from None
         entries.append(_Entry(name, shape, dt, instance))
@@ -309,7 +309,7 @@ class InitReport:
             lines.append(f"unexpected, not in the spec ({len(self.unexpected)}): "
                          + _fmt_names(self.unexpected))
         if self.mismatched:
-            items = [f"{n} (spec {_shape_str(a)}, file {_shape_str(b)})"
+            items = [f"{n} (spec {shape_str(a)}, file {shape_str(b)})"
                      for n, a, b in self.mismatched]
             lines.append(f"mismatched shapes ({len(self.mismatched)}): " + _fmt_names(items))
         return lines
@@ -335,7 +335,7 @@ class InitReport:
         if self.mismatched:
             lines.append(f"  mismatched ({len(self.mismatched)}):")
             for name, a, b in self.mismatched[:10]:
-                lines.append(f"    {name}: spec {_shape_str(a)}, file {_shape_str(b)}")
+                lines.append(f"    {name}: spec {shape_str(a)}, file {shape_str(b)}")
             if len(self.mismatched) > 10:
                 lines.append(f"    ... ({len(self.mismatched) - 10} more)")
         return "\n".join(lines)
@@ -392,10 +392,10 @@ def make_plan(spec, *, seed, dtype=None, pretrained=None, strict=False,
     seed = resolve_seed(seed)
     entries, metadata = load_spec(spec, dtype=dtype, init=init, scheme=scheme)
     if scheme is not None:
-        from .schemes import _scheme_entries
-        entries = _scheme_entries(scheme, entries, pretrained)
+        from .schemes import scheme_entries
+        entries = scheme_entries(scheme, entries, pretrained)
     report = InitReport(seed=seed)
-    ckpt, owned = (None, False) if pretrained is None else _as_checkpoint(pretrained)
+    ckpt, owned = (None, False) if pretrained is None else as_checkpoint(pretrained)
     try:
         if ckpt is not None:
             report.source = ckpt.path
@@ -407,9 +407,9 @@ def make_plan(spec, *, seed, dtype=None, pretrained=None, strict=False,
                 file_shape = tuple(ckpt.shape(e.name))
                 if file_shape == e.shape:
                     file_dtype = ckpt.dtype(e.name)
-                    if not _can_cast(file_dtype, e.dtype):
+                    if not can_cast(file_dtype, e.dtype):
                         raise ValueError(
-                            f"{ckpt.path}: tensor {e.name!r} (shape {_shape_str(file_shape)}) "
+                            f"{ckpt.path}: tensor {e.name!r} (shape {shape_str(file_shape)}) "
                             f"has dtype {file_dtype}, which cannot be loaded as {e.dtype}")
                     report.loaded.append(e.name)
                     tensors.append(_Planned(e.name, e.shape, e.dtype, Pretrained(ckpt, e.name)))
@@ -426,7 +426,7 @@ def make_plan(spec, *, seed, dtype=None, pretrained=None, strict=False,
                 try:
                     init_.prepare(e.shape, e.dtype)
                 except (ValueError, TypeError) as exc:
-                    raise ValueError(f"tensor {e.name!r} (shape {_shape_str(e.shape)}, "
+                    raise ValueError(f"tensor {e.name!r} (shape {shape_str(e.shape)}, "
                                      f"{e.dtype}): {exc}") from None
             tensors.append(_Planned(e.name, e.shape, e.dtype, init_))
         if strict and not report.ok:

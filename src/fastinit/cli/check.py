@@ -196,7 +196,7 @@ def _initializer(text):
 
 
 def _run_propagation(args):
-    from ..diagnostics import GROWTH_LIMIT, _describe, diagnose
+    from ..diagnostics import GROWTH_LIMIT, describe_initializer, diagnose
 
     activations = args.activation or list(DEFAULT_ACTIVATIONS)
     inits = [_initializer(text) for text in (args.init or DEFAULT_INITS)]
@@ -205,7 +205,7 @@ def _run_propagation(args):
           f"batch {batch}, seed {seed}; vanishing/exploding = the signal shrinks/grows "
           f"by more than {GROWTH_LIMIT:g}\n")
 
-    labels = [_describe(init) for init in inits]
+    labels = [describe_initializer(init) for init in inits]
     label_width = max(len(label) for label in labels)
     head = (f"{'activation':10}  {'initializer':{label_width}}  {'act std in -> out':20}  "
             f"{'fwd gain':>9}  {'bwd gain':>9}  vanishing  exploding  dead units  symmetric")

@@ -28,13 +28,12 @@ component ``weight``, ``scale``, ``gamma``, ``g``, ``running_var``,
 ``moving_variance``) and zeros otherwise; see
 :func:`fastinit.params.default_init`. Their fans follow ``--layout``, for a
 ``.safetensors`` SPEC by default the layout of the framework that wrote it
-(:func:`_layout`), and the layout used is printed.
+(:func:`fastinit._hf_checkpoint.cli_layout`), and the layout used is printed.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 import re
 import sys
@@ -130,48 +129,6 @@ def _format_bytes(n):
         n /= 1000
 
 
-_FORMATS = {"pt": "torch", "torch": "torch", "pytorch": "torch", "flax": "jax", "jax": "jax",
-            "tf": "keras", "keras": "keras"}
-
-
-def _layout(args, plan):
-    """``(layout, why)``: ``--layout``, else for a .safetensors SPEC its writer's layout
-    (``__metadata__["format"]`` as transformers writes it, else torch's parameter names
-    ``*.weight`` without any Keras/Flax ``kernel``), else keras (``why`` None for a JSON
-    spec: nothing to report)."""
-    if args.layout:
-        return args.layout, "--layout"
-    try:
-        with open(args.spec, "rb") as f:
-            head = f.read(9)
-    except OSError:
-        head = b""
-    if head[8:9] != b"{" or head[:1] in b" \t\r\n{":  # a JSON spec: axes are in its entries
-        return "keras", None
-    fmt = str(plan.metadata.get("format", "")).lower()
-    if fmt in _FORMATS:
-        return _FORMATS[fmt], f"the file's __metadata__ format {fmt!r}"
-    last = [t.name.replace("/", ".").rsplit(".", 1)[-1] for t in plan.tensors
-            if len(t.shape) >= 2]
-    if "kernel" not in last and any(c == "weight" or c.endswith("_weight") for c in last):
-        return "torch", "torch's parameter names (*.weight)"
-    return "keras", "the default"
-
-
-def _apply_layout(plan, layout):
-    """Give torch-layout fans to the rank >= 2 initializers without explicit axes
-    (keras and jax count fans alike, on (*spatial, in, out))."""
-    if layout != "torch":
-        return
-    for i, t in enumerate(plan.tensors):
-        config = t.init.get_config() if hasattr(t.init, "get_config") else {}
-        if len(t.shape) >= 2 and config.get("input_axes", 0) is None \
-                and config.get("output_axes", 0) is None:
-            spatial = list(range(2, len(t.shape)))
-            config.update(input_axes=[1, *spatial], output_axes=[0, *spatial])
-            plan.tensors[i] = dataclasses.replace(t, init=type(t.init).from_config(config))
-
-
 def _write(args, plan):
     from .. import STREAM_VERSION, __version__
     from ..io import write_safetensors_stream
@@ -208,7 +165,7 @@ def run(args):
     (``OSError``) or a missing optional package. No output file is left behind
     on any error.
     """
-    from .._hf_checkpoint import is_directory_output, run_cli
+    from .._hf_checkpoint import apply_layout, cli_layout, is_directory_output, run_cli
     from .._tempfiles import Terminated, check_output_path, terminating_signals
     from .._threads import num_threads
     from ..params import make_plan
@@ -243,8 +200,8 @@ def run(args):
                 args.spec, seed=args.seed, dtype=args.dtype, pretrained=args.pretrained,
                 strict=args.strict, init=args.init, scheme=args.scheme) as plan:
             if args.scheme is None:  # a scheme decides every initializer, fans included
-                layout, why = _layout(args, plan)
-                _apply_layout(plan, layout)
+                layout, why = cli_layout(args, plan)
+                apply_layout(plan, layout)
                 if why and not args.quiet:
                     axes = "(out, in, *spatial)" if layout == "torch" else "(*spatial, in, out)"
                     print(f"fastinit init: layout {layout} ({why}): fans of rank >= 2 tensors "

@@ -17,8 +17,8 @@ forward and backward passes, :class:`PropagationReport`, :func:`diagnose`,
 :func:`recommend`) and ``_selfcheck`` (the expected distributions, the
 Kolmogorov-Smirnov test, :class:`CheckResult`, :func:`check_initializers`).
 Every name is imported from here, the private ones included (tests use them).
-``_default_cases`` is looked up here by :func:`check_initializers`, so
-replacing ``fastinit.diagnostics._default_cases`` changes the built-in cases.
+Replacing ``fastinit.diagnostics._selfcheck._default_cases`` (a testing hook)
+changes the built-in cases of :func:`check_initializers`.
 """
 from __future__ import annotations
 
@@ -38,7 +38,6 @@ from ._propagation import (  # noqa: F401 (re-exported)
     PropagationReport,
     _backward,
     _check_activation,
-    _describe,
     _format_layers,
     _format_widths,
     _forward,
@@ -57,6 +56,7 @@ from ._propagation import (  # noqa: F401 (re-exported)
     _sigmoid,
     _std,
     _tanh,
+    describe_initializer,
     diagnose,
     recommend,
 )

@@ -236,7 +236,7 @@ def _has_equal_lines(w):
 # the report
 
 
-def _describe(init):
+def describe_initializer(init):
     """``ClassName(arg=value, ...)`` without the seed, stream and unset axes."""
     config = init.get_config()
     args = ", ".join(
@@ -530,7 +530,7 @@ def diagnose(init, *, widths, activation="relu", batch=1024, seed=0) -> Propagat
             gradient_std[i] = _std(grad)
 
     return PropagationReport(
-        initializer=_describe(init),
+        initializer=describe_initializer(init),
         activation=activation,
         widths=widths,
         batch=batch,

@@ -415,9 +415,5 @@ def check_initializers(seed=0, *, alpha=1e-3, cases=None):
     (True, 18)
     """
     if cases is None:
-        # Looked up on the package, so that replacing
-        # ``fastinit.diagnostics._default_cases`` (a testing hook) takes effect.
-        from .. import diagnostics
-
-        cases = diagnostics._default_cases(resolve_seed(seed))
+        cases = _default_cases(resolve_seed(seed))
     return [_check_case(case, alpha) for case in cases]

@@ -14,6 +14,8 @@ diagnostics) may rely on is public here, and nothing else:
   ``(seed, stream)`` (itself when its values use no randomness);
 * ``type(init).shardable`` -- whether a region is computed on its own
   (``False``: the whole tensor is computed and the region copied out);
+* ``init.full_config()`` -- ``get_config()`` with the seed an unseeded
+  initializer drew (its ``from_config`` rebuilds the same values);
 * ``type(init).accepts_integers`` -- whether integer and bool dtypes are
   accepted besides the float dtypes.
 
@@ -28,7 +30,6 @@ compiled core's :class:`~fastinit._core.PreparedFill`.
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 import numbers
 from typing import ClassVar
@@ -38,6 +39,8 @@ import numpy as np
 from .. import _keras_compat
 from .._core import PreparedFill, resolve_seed, stream_id
 from .._dtypes import BFLOAT16, FLOAT_DTYPES, FLOAT_NAMES, as_dtype
+from .._regions import check_region as _check_region
+from .._regions import runs as _runs
 from .._validate import check_shape
 
 __all__ = ["Initializer", "Prepared"]
@@ -65,51 +68,6 @@ def _out_dtype(dtype, out):
     return out.dtype.newbyteorder("=") if dtype is None else dtype
 
 
-def _check_region(region, shape):
-    """Normalize ``region`` to a list of (start, stop) pairs, one per axis."""
-    if region is None:
-        return [(0, n) for n in shape]
-    if isinstance(region, slice):
-        region = (region,)
-    if not isinstance(region, (tuple, list)):
-        raise TypeError(f"region must be a tuple of slices; got {type(region).__name__}")
-    if len(region) > len(shape):
-        raise ValueError(
-            f"region has {len(region)} entries but shape {shape} has only {len(shape)} axes"
-        )
-    box = []
-    for axis, n in enumerate(shape):
-        sl = region[axis] if axis < len(region) else slice(None)
-        if not isinstance(sl, slice):
-            raise TypeError(
-                f"region entries must be slices; entry {axis} is {sl!r} "
-                f"(use slice(i, i + 1) for a single index)"
-            )
-        step = sl.step
-        if step is not None and (
-            isinstance(step, bool) or not isinstance(step, numbers.Integral) or step != 1
-        ):
-            raise ValueError(f"region steps must be 1 or None; entry {axis} has step {step!r}")
-        bounds = []
-        for value, default, what in ((sl.start, 0, "start"), (sl.stop, n, "stop")):
-            if value is None:
-                bounds.append(default)
-                continue
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise TypeError(f"region {what} must be an int or None; entry {axis} has {value!r}")
-            value = int(value)
-            index = value + n if value < 0 else value
-            if not 0 <= index <= n:
-                raise ValueError(
-                    f"region {what} {value} is out of bounds for axis {axis} of size {n} "
-                    f"(accepted: -{n} <= {what} <= {n})"
-                )
-            bounds.append(index)
-        start, stop = bounds
-        box.append((start, max(start, stop)))  # start > stop selects nothing, as in Python
-    return box
-
-
 def _check_out(out, result_shape, dtype):
     """``out`` fits: an ndarray of ``dtype`` and ``result_shape``, writable,
     native byte order (a wrong dtype is reported before a byte order)."""
@@ -134,32 +92,6 @@ def _target(shape, dtype, out, region):
         _check_out(out, result_shape, dtype)
         return out, box
     return None, box
-
-
-def _runs(out, shape, box):
-    """Yield ``(view, offset)`` for each maximal contiguous run of the region.
-
-    ``view`` is the part of ``out`` that holds the run and ``offset`` the
-    C-order flat index, in the full ``shape``, of its first element. Axes from
-    ``k`` on are covered whole, so each run spans axis ``k - 1`` partially and
-    everything after it: one run per index of the leading ``k - 1`` axes.
-    """
-    if any(stop == start for start, stop in box):
-        return
-    k = len(shape)
-    while k > 0 and box[k - 1] == (0, shape[k - 1]):
-        k -= 1
-    if k == 0:
-        yield out, 0
-        return
-    strides = [math.prod(shape[i + 1 :]) for i in range(len(shape))]
-    run_axis = k - 1
-    base = box[run_axis][0] * strides[run_axis]
-    lead = box[:run_axis]
-    for index in itertools.product(*(range(start, stop) for start, stop in lead)):
-        offset = base + sum(i * s for i, s in zip(index, strides))
-        local = tuple(i - start for i, (start, _) in zip(index, lead))
-        yield out[local], offset
 
 
 def _cast_scalar(value, dtype, name):
@@ -351,15 +283,17 @@ class Initializer:
         """
         return cls(**config)
 
-    def _full_config(self) -> dict:
-        """``get_config()`` with the seed this instance drew (rebuilds the same values)."""
+    def full_config(self) -> dict:
+        """``get_config()`` with the seed this instance drew: ``from_config`` of it
+        rebuilds the same values (``get_config()`` keeps ``seed=None`` as given,
+        as Keras does, so that clones made by Keras draw their own seeds)."""
         return self.get_config()
 
     def clone(self):
         """A new instance with the same values: same configuration and, for an
         unseeded initializer, the seed this one drew (``from_config(get_config())``,
         as Keras layers clone, draws a new seed instead)."""
-        return self.__class__.from_config(self._full_config())
+        return self.__class__.from_config(self.full_config())
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -431,7 +365,7 @@ class _RandomInitializer(Initializer):
             config["stream"] = self.stream
         return config
 
-    def _full_config(self):
+    def full_config(self):
         config = self.get_config()
         if self._generator is None:
             config["seed"] = self.seed

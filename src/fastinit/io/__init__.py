@@ -34,9 +34,9 @@ fastinit and the tests find, and replace, them): ``_base`` (the
 :class:`Checkpoint` interface, the checks the formats share), ``_safetensors``,
 ``_npy`` (``.npy`` and ``.npz``), ``_hdf5``, ``_output`` (all-or-nothing
 output, free space, the streaming writer), ``_dispatch`` (:func:`load`,
-:func:`save`) and ``_pretrained`` (:class:`Pretrained`). The writers call
-``write_fully`` and ``_sync_file_range`` through this package, so replacing them
-here (as the tests do) reaches every writer.
+:func:`save`) and ``_pretrained`` (:class:`Pretrained`). Every writer calls
+``_output.write_fully`` and ``_output._sync_file_range`` through that module, so
+replacing them there (as the tests do) reaches every writer.
 """
 from __future__ import annotations
 
@@ -47,13 +47,13 @@ from ._base import (  # noqa: F401 (re-exported)
     _MAX_NDIM,
     Checkpoint,
     MappingCheckpoint,
-    _can_cast,
-    _check_dims,
     _drop_pages,
-    _names,
-    _shape_str,
+    can_cast,
+    check_dims,
+    name_list,
+    shape_str,
 )
-from ._dispatch import _FORMATS, _LOADERS, _as_checkpoint, _sniff, load, save  # noqa: F401
+from ._dispatch import _FORMATS, _LOADERS, _sniff, as_checkpoint, load, save  # noqa: F401
 from ._hdf5 import _H5_ERRORS, _HDF5_SIGNATURE, H5Checkpoint, _Refused  # noqa: F401
 from ._npy import (  # noqa: F401 (re-exported)
     _DEFLATE_RATIO,

@@ -18,7 +18,7 @@ _MAX_NDIM = 64
 _MAX_BYTES = 2**63 - 1
 
 
-def _check_dims(shape, itemsize):
+def check_dims(shape, itemsize):
     """Raise ValueError (without a location) for a shape no ndarray can have."""
     if len(shape) > _MAX_NDIM:
         raise ValueError(f"{len(shape)} dimensions (an array has at most {_MAX_NDIM})")
@@ -27,22 +27,22 @@ def _check_dims(shape, itemsize):
         if d:
             n *= d
             if n > _MAX_BYTES:
-                raise ValueError(f"shape {_shape_str(shape)} is too big for an array "
+                raise ValueError(f"shape {shape_str(shape)} is too big for an array "
                                  f"(more than {_MAX_BYTES} bytes)")
 
 
-def _can_cast(src, dst):
+def can_cast(src, dst):
     """Casts a pretrained tensor may take: float to float (rounding), int to
     float, or any other cast NumPy calls ``same_kind``; never float to int."""
     return (src == dst or (_is_float(src) and _is_float(dst))
             or (src.kind in "biu" and _is_float(dst)) or np.can_cast(src, dst, "same_kind"))
 
 
-def _shape_str(shape):
+def shape_str(shape):
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _names(keys, limit=20):
+def name_list(keys, limit=20):
     keys = list(keys)
     text = ", ".join(repr(k) for k in keys[:limit])
     if len(keys) > limit:
@@ -117,7 +117,7 @@ class Checkpoint(Mapping):
             return self._info[name]
         except KeyError:
             raise KeyError(f"{self.path}: no tensor {name!r}; it holds "
-                           f"{_names(self._info)}") from None
+                           f"{name_list(self._info)}") from None
 
     def _read(self, name):  # pragma: no cover - abstract
         raise NotImplementedError

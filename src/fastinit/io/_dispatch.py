@@ -1,5 +1,5 @@
 """``load`` and ``save``: the format picked by the file's suffix (or, to load,
-by its first bytes), and ``_as_checkpoint`` for anything that names tensors.
+by its first bytes), and ``as_checkpoint`` for anything that names tensors.
 """
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .. import io as _pkg  # write_fully through the package, where tests replace it
 from .._dtypes import ML_FLOATS as _ML_FLOATS
+from . import _output  # write_fully looked up there at call time (tests replace it)
 from ._base import Checkpoint, MappingCheckpoint
 from ._hdf5 import _HDF5_SIGNATURE, H5Checkpoint
 from ._npy import NpyCheckpoint, NpzCheckpoint
@@ -94,7 +94,7 @@ def load(path):
     return loader(path)
 
 
-def _as_checkpoint(source):
+def as_checkpoint(source):
     """(checkpoint, owned): open ``source`` if it is a path; wrap a mapping."""
     if isinstance(source, Checkpoint):
         return source, False
@@ -158,9 +158,9 @@ def save(params, path, *, metadata=None):
         header, order = safetensors_layout(
             [(n, a.shape, a.dtype) for n, a in arrays.items()], metadata)
         with atomic_output(path) as f:
-            _pkg.write_fully(f, header, path)
+            _output.write_fully(f, header, path)
             for name, *_ in order:
-                _pkg.write_fully(f, _array_bytes(arrays[name]), path)
+                _output.write_fully(f, _array_bytes(arrays[name]), path)
     elif suffix == ".npz":
         if metadata:
             raise ValueError("metadata= is only stored in .safetensors files")

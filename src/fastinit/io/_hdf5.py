@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Checkpoint, _shape_str
+from ._base import Checkpoint, shape_str
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -72,7 +72,7 @@ class H5Checkpoint(Checkpoint):
             return np.asarray(self._datasets[name][()])
         except _H5_ERRORS as e:
             raise ValueError(f"{self.path}: cannot read dataset {name!r} ({dtype}, shape "
-                             f"{_shape_str(shape)}): {e}") from None
+                             f"{shape_str(shape)}): {e}") from None
 
     def read_into(self, name, index, out):
         """Copy a block into ``out``, reading only that block from the file."""
@@ -81,7 +81,7 @@ class H5Checkpoint(Checkpoint):
             block = self._datasets[name][index] if shape else self._datasets[name][()]
         except _H5_ERRORS as e:
             raise ValueError(f"{self.path}: cannot read dataset {name!r} ({dtype}, shape "
-                             f"{_shape_str(shape)}): {e}") from None
+                             f"{shape_str(shape)}): {e}") from None
         np.copyto(out, block, casting="unsafe")
 
     def close(self):

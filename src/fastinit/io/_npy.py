@@ -14,7 +14,7 @@ import zlib
 
 import numpy as np
 
-from ._base import Checkpoint, _check_dims, _drop_pages, _shape_str
+from ._base import Checkpoint, _drop_pages, check_dims, shape_str
 
 # NumPy's own limit on a .npy header (np.load refuses longer ones by default).
 _NPY_MAX_HEADER = 10_000
@@ -79,7 +79,7 @@ class NpzCheckpoint(Checkpoint):
             shape, dtype, fortran, offset = _npy_header(f, info.file_size)
         need = math.prod(shape) * dtype.itemsize
         if offset + need > info.file_size:
-            raise ValueError(f"its header declares {dtype}, shape {_shape_str(shape)} "
+            raise ValueError(f"its header declares {dtype}, shape {shape_str(shape)} "
                              f"({need} data bytes) but the member holds "
                              f"{max(info.file_size - offset, 0)}")
         return shape, dtype, fortran, offset
@@ -121,7 +121,7 @@ class NpzCheckpoint(Checkpoint):
             return arr.reshape(shape, order="F" if fortran else "C")
         except (*_ZIP_ERRORS, MemoryError) as e:
             raise ValueError(f"{self.path}: cannot read tensor {name!r} ({dtype}, shape "
-                             f"{_shape_str(shape)}): {e}") from None
+                             f"{shape_str(shape)}): {e}") from None
 
     def close(self):
         self._cached = None
@@ -211,7 +211,7 @@ def _npy_header(f, size=None):
     if dtype.subdtype is not None:
         raise ValueError(f"descr {header['descr']!r} is a subarray type, which no saved "
                          "array has")
-    _check_dims(shape, dtype.itemsize)
+    check_dims(shape, dtype.itemsize)
     return shape, dtype, fortran, offset
 
 
@@ -231,13 +231,13 @@ class NpyCheckpoint(Checkpoint):
         need = math.prod(shape) * dtype.itemsize
         if offset + need > size:
             raise ValueError(f"{self.path}: truncated .npy file: tensor of {dtype}, shape "
-                             f"{_shape_str(shape)} needs {offset + need} bytes, the file "
+                             f"{shape_str(shape)} needs {offset + need} bytes, the file "
                              f"has {size}")
         try:
             self._arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OverflowError, SyntaxError, TypeError, MemoryError) as e:
             raise ValueError(f"{self.path}: truncated or corrupt .npy file: tensor of "
-                             f"{dtype}, shape {_shape_str(shape)} ({e})") from None
+                             f"{dtype}, shape {shape_str(shape)} ({e})") from None
         stem = os.path.basename(self.path)
         stem = stem[:-4] if stem.lower().endswith(".npy") else os.path.splitext(stem)[0]
         self._info[stem] = (shape, dtype)

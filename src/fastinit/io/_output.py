@@ -22,7 +22,6 @@ from contextlib import contextmanager
 import numpy as np
 
 from .. import _tempfiles
-from .. import io as _pkg
 from ._safetensors import safetensors_layout
 
 
@@ -161,7 +160,7 @@ class _Writeback:
     def __init__(self, fd, start, window=64 << 20):
         self.fd, self.window = fd, window
         self.synced = self.kicked = start
-        self._sync = _pkg._sync_file_range()
+        self._sync = _sync_file_range()
 
     def advance(self, end):
         """The file now holds every byte before ``end``."""
@@ -251,7 +250,7 @@ def write_safetensors_stream(path, tensors, *, metadata=None, chunk_bytes=16 << 
             buf, n = item
             if not failed:
                 try:
-                    _pkg.write_fully(f, buf[:n], path)
+                    write_fully(f, buf[:n], path)
                     end += n
                     flow.advance(end)
                 except BaseException as e:  # noqa: BLE001 - re-raised by the producer
@@ -259,7 +258,7 @@ def write_safetensors_stream(path, tensors, *, metadata=None, chunk_bytes=16 << 
             free.put(buf)
 
     with atomic_output(path) as f:
-        _pkg.write_fully(f, header, path)
+        write_fully(f, header, path)
         thread = threading.Thread(target=writer, args=(f,), name="fastinit-writer",
                                   daemon=True)
         thread.start()

@@ -5,8 +5,8 @@ import os
 
 from .._dtypes import as_dtype
 from ..initializers import Initializer
-from ._base import _can_cast, _names, _shape_str
-from ._dispatch import _as_checkpoint
+from ._base import can_cast, name_list, shape_str
+from ._dispatch import as_checkpoint
 
 
 class Pretrained(Initializer):
@@ -59,16 +59,16 @@ class Pretrained(Initializer):
         # ``seed`` and ``stream`` are accepted and ignored, so that code which
         # configures every initializer with a seed and a stream works here too.
         self.source = source
-        self._ckpt, _ = _as_checkpoint(source)
+        self._ckpt, _ = as_checkpoint(source)
         names = list(self._ckpt)
         if key is None:
             if len(names) != 1:
                 raise ValueError(f"{self._ckpt.path}: key=None needs a source with exactly "
-                                 f"one tensor; it holds {len(names)}: {_names(names)}")
+                                 f"one tensor; it holds {len(names)}: {name_list(names)}")
             key = names[0]
         elif key not in self._ckpt:
             raise ValueError(f"{self._ckpt.path}: no tensor {key!r}; it holds "
-                             f"{_names(names)}")
+                             f"{name_list(names)}")
         self.key = key
         self.dtype = None if dtype is None else as_dtype(dtype)
 
@@ -88,15 +88,15 @@ class Pretrained(Initializer):
         stored one; ValueError if the stored tensor cannot be cast to it."""
         stored = self._ckpt.dtype(self.key)
         dt = as_dtype(dtype) if dtype is not None else (self.dtype or stored)
-        if not _can_cast(stored, dt):
+        if not can_cast(stored, dt):
             raise ValueError(f"{self._where()}: cannot cast the stored {stored} to {dt}")
         return dt
 
     def _prepare(self, shape, dtype):
         stored_shape = self._ckpt.shape(self.key)
         if shape != tuple(stored_shape):
-            raise ValueError(f"{self._where()}: requested shape {_shape_str(shape)} but the "
-                             f"file has shape {_shape_str(stored_shape)}")
+            raise ValueError(f"{self._where()}: requested shape {shape_str(shape)} but the "
+                             f"file has shape {shape_str(stored_shape)}")
 
     def _fill(self, out, shape, box, state):
         self._ckpt.read_into(self.key, tuple(slice(a, b) for a, b in box), out)

@@ -15,7 +15,7 @@ import ml_dtypes
 import numpy as np
 
 from .. import _st_header
-from ._base import Checkpoint, _check_dims, _drop_pages, _shape_str
+from ._base import Checkpoint, _drop_pages, check_dims, shape_str
 
 # safetensors dtype names <-> NumPy dtypes (little-endian on disk).
 _ST_TO_NP = {
@@ -88,13 +88,13 @@ class SafetensorsCheckpoint(Checkpoint):
         for name, (shape, st, begin, end) in entries.items():
             dtype = _ST_TO_NP[st]
             try:
-                _check_dims(shape, dtype.itemsize)
+                check_dims(shape, dtype.itemsize)
             except ValueError as e:
                 raise ValueError(f"{p}: bad safetensors header entry for tensor {name!r}: "
                                  f"{e}") from None
             if end > self._data_size:
                 raise ValueError(f"{p}: truncated safetensors file: tensor {name!r} "
-                                 f"({st}, shape {_shape_str(shape)}) needs data bytes "
+                                 f"({st}, shape {shape_str(shape)}) needs data bytes "
                                  f"[{begin}, {end}) but the data section has "
                                  f"{self._data_size}")
             self._info[name] = (shape, dtype)
@@ -117,7 +117,7 @@ class SafetensorsCheckpoint(Checkpoint):
             return arr.reshape(shape)
         except (ValueError, OverflowError, MemoryError) as e:
             raise ValueError(f"{self.path}: cannot read tensor {name!r} ({dtype}, shape "
-                             f"{_shape_str(shape)}): {e}") from None
+                             f"{shape_str(shape)}): {e}") from None
 
     def read_into(self, name, index, out):
         """Copy a block of tensor ``name`` into ``out``, then drop its pages
@@ -178,7 +178,7 @@ def safetensors_layout(tensors, metadata=None):
             raise ValueError(f"tensor {name!r}: dtype {dtype} cannot be stored in safetensors "
                              f"(accepted: {', '.join(str(d) for d in _ST_TO_NP.values())})")
         try:  # what no reader could load back is refused before anything is written
-            _check_dims(tuple(int(d) for d in shape), dtype.itemsize)
+            check_dims(tuple(int(d) for d in shape), dtype.itemsize)
         except ValueError as e:
             raise ValueError(f"tensor {name!r}: {e}") from None
         end = pos + math.prod(shape) * dtype.itemsize

@@ -56,9 +56,9 @@ import numpy as np
 
 from .._core import fill_normal, fill_truncated_normal, fill_uniform
 from .._dtypes import FLOAT_DTYPES, FLOAT_NAMES
+from .._regions import runs as _runs
 from .._validate import check_shape
 from ..fans import compute_fans
-from ..initializers._base import _runs
 from . import _bridge
 from ._bridge import seed_from_key_data
 

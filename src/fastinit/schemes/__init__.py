@@ -525,11 +525,16 @@ def apply_to_module(module, scheme, *, seed, **hyper):
     >>> round(float(w.std()), 3), float(b.abs().max())
     (0.01, 0.0)
     """
-    from ._torch import fill_parameters
-    return fill_parameters(module, scheme, seed=seed, **hyper)
+    from ._torch import fill_parameters, float_parameters
+
+    params = float_parameters(module)
+    table = resolve(scheme, [(n, tuple(p.shape)) for n, p in params], module=module,
+                    **hyper).check()
+    fill_parameters(params, table, seed)
+    return module
 
 
-def _scheme_entries(scheme, entries, pretrained=None):
+def scheme_entries(scheme, entries, pretrained=None):
     """``init_params(..., scheme=)``: the spec entries with the scheme's initializers.
 
     Tensors that ``pretrained`` holds with the same shape are loaded, so they
@@ -541,8 +546,8 @@ def _scheme_entries(scheme, entries, pretrained=None):
     loaded = set()
     bad = [row for row in table if row.rule is None]
     if bad and pretrained is not None:
-        from ..io import _as_checkpoint
-        ckpt, owned = _as_checkpoint(pretrained)
+        from ..io import as_checkpoint
+        ckpt, owned = as_checkpoint(pretrained)
         try:
             loaded = {row.name for row in bad
                       if row.name in ckpt and tuple(ckpt.shape(row.name)) == row.shape}

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from .._core import resolve_seed
-from . import resolve
 from ._roles import clean_name
 
 _NP_DTYPES = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
@@ -78,7 +77,9 @@ def _fill(name, param, init):
     t.copy_(torch.from_numpy(values))
 
 
-def fill_parameters(module, scheme, *, seed, **hyper):
+def float_parameters(module):
+    """``[(clean name, parameter)]`` of ``module``; ValueError naming any that
+    has no storage (meta) or is not floating point, before anything is written."""
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
     params = [(clean_name(n), p) for n, p in module.named_parameters()]
@@ -88,10 +89,12 @@ def fill_parameters(module, scheme, *, seed, **hyper):
                          "are meta tensors or not floating point (for a meta-device model use "
                          "fastinit.torch.materialize(..., scheme=), or to_empty() first): "
                          + ", ".join(bad[:20]) + (" ..." if len(bad) > 20 else ""))
-    table = resolve(scheme, [(n, tuple(p.shape)) for n, p in params], module=module,
-                    **hyper).check()
+    return params
+
+
+def fill_parameters(params, table, seed):
+    """Write each row's initializer (seeded with ``seed``) into its parameter."""
     seed = resolve_seed(seed)
     with torch.no_grad():
         for row, (name, p) in zip(table, params):
             _fill(name, p, row.initializer(seed))
-    return module

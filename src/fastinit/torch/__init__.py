@@ -47,28 +47,11 @@ True
 from __future__ import annotations
 
 # the fast path, seeds, gains and fans (everything the other modules share)
-from ._fast import (  # noqa: F401 (re-exported, private names too)
-    _LINEAR_FNS,
-    _MASK64,
+from ._fast import (  # noqa: F401 (re-exported, two private tables too)
     _NUMPY_DTYPE,
     _TORCH,
     INIT_NAMES,
     PRIVATE_NAMES,
-    _correct_fan,
-    _draw_seed,
-    _fans,
-    _fast_fill,
-    _fast_view,
-    _increment_version,
-    _kaiming_std,
-    _local,
-    _modes_active,
-    _numpy_view,
-    _real,
-    _seed_stream,
-    _storage_key,
-    _written,
-    _xavier_std,
     calculate_gain,
     fill_normal,
     fill_raw,
@@ -171,8 +154,3 @@ __all__ = [
     "xavier_normal_", "xavier_uniform", "xavier_uniform_", "zeros_",
     "deferred", "materialize",
 ]
-
-# The package's one mutable state: inside ``patch(seed=...)``, the source of the
-# per-call seeds (set by the routing module, ``_patch``, read at each call by
-# ``_fast._seed_stream``); None: seeds come from torch's RNG.
-_seeder = None

@@ -2,10 +2,9 @@
 
 :func:`_fast_fill` writes a plain CPU tensor in place through a NumPy view of
 its memory (:func:`_numpy_view`); :func:`_seed_stream` gives each call its
-``(seed, stream)``.  ``fastinit.torch`` re-exports the names of this module.
-Two are looked up through the package at call time, the package being their
-one home: ``fastinit.torch._seed_stream`` (tests wrap it) and
-``fastinit.torch._seeder`` (set by ``patch(seed=...)``, module ``_patch``).
+``(seed, stream)``.  ``fastinit.torch`` re-exports the public names of this
+module.  The package's one mutable state lives here: ``_seeder``, set by
+``patch(seed=...)`` (module ``_patch``) and read at each call.
 """
 from __future__ import annotations
 
@@ -18,7 +17,6 @@ import torch
 from torch import nn
 from torch.utils._device import DeviceContext
 
-from .. import torch as _pkg
 from .._core import fill_normal, fill_raw, fill_truncated_normal, fill_uniform
 from .._dtypes import BFLOAT16
 from ..fans import compute_fans
@@ -47,6 +45,11 @@ PRIVATE_NAMES: tuple[str, ...] = (
     "_no_grad_normal_", "_no_grad_trunc_normal_", "_no_grad_fill_", "_no_grad_zero_")
 
 _MASK64 = (1 << 64) - 1
+
+# Inside ``patch(seed=...)``, the source of the per-call seeds (set by the
+# routing module, ``_patch``; read by :func:`_seed_stream`); None: seeds come
+# from torch's RNG.
+_seeder = None
 _NUMPY_DTYPE = {
     torch.float32: np.dtype(np.float32),
     torch.float64: np.dtype(np.float64),
@@ -150,7 +153,7 @@ def _seed_stream(tensor, generator):
         if hit is not None:
             return hit[1], hit[2]
     elif generator is None:
-        seeder = _pkg._seeder  # patch(seed=...)'s, kept in the package (its __init__)
+        seeder = _seeder  # patch(seed=...)'s
         if seeder is not None:
             return seeder.next_seed(), 0
     return _draw_seed(generator), 0
@@ -176,8 +179,8 @@ def _fast_fill(tensor, generator, fill, *args):
     view = _fast_view(tensor, generator)
     if view is None:
         return None
-    # looked up in the package at each call (tests wrap fastinit.torch._seed_stream)
-    fill(view, lambda: _pkg._seed_stream(tensor, generator), *args)
+    # looked up at each call (tests wrap fastinit.torch._fast._seed_stream)
+    fill(view, lambda: _seed_stream(tensor, generator), *args)
     return _written(tensor)
 
 

@@ -36,7 +36,7 @@ from torch.overrides import TorchFunctionMode
 from .._core import resolve_seed, stream_id
 from . import _fast, _nn_init
 from ._deferred import _DEFERRED, _replay, _skey, _writes, deferred
-from ._dtensor import is_dtensor, local_tensor, view_write
+from ._dtensor import is_dtensor, local_tensor
 
 __all__ = ["deferred", "materialize"]  # deferred: from ._deferred
 
@@ -50,6 +50,61 @@ _RANDOM_INPLACE = frozenset({"normal_", "uniform_", "random_", "bernoulli_", "ex
 _RANDOM_FACTORIES = frozenset({"rand", "randn", "rand_like", "randn_like", "randint",
                                "randint_like", "randperm", "normal", "bernoulli",
                                "multinomial", "poisson"})
+
+
+# ---------------------------------------------------------------------------
+# materialize(): writes through an index of a DTensor parameter
+#
+# Init code such as ``weight[padding_idx].zero_()`` indexes a parameter and
+# writes into the view.  On a DTensor the index is a collective that returns a
+# new, redistributed tensor, so the write never reaches the shard.  Under
+# materialize's mode the index of a DTensor model tensor returns a meta view
+# instead (no communication); a constant write into that view (``fill_``,
+# ``zero_``, ``torch.nn.init.constant_/zeros_/ones_``) is applied to the
+# elements of this rank's shard that the index selects.
+
+_CONSTANT_WRITES = {"fill_": None, "zero_": 0.0, "constant_": None, "zeros_": 0.0,
+                    "ones_": 1.0}
+
+
+def view_write(mode, func, args, kwargs):
+    """Handle an index of, or a constant write into an index of, a DTensor model tensor.
+
+    Returns the op's result, or None when the op is none of those (the caller
+    goes on as usual).  ``mode`` is materialize's torch function mode (its
+    ``target_of`` finds the tensor's entry; tracked views live on it).
+    """
+    name = getattr(func, "__name__", "")
+    if not args:
+        return None
+    first = args[0]
+    views = mode.__dict__.setdefault("_dtensor_views", {})
+    if name == "__getitem__" and is_dtensor(first) and mode.target_of(first) is not None:
+        key = args[1] if len(args) > 1 else kwargs.get("idx")
+        view = torch.empty(first.shape, dtype=first.dtype, device="meta")[key]
+        views[id(view)] = (view, first, key)
+        return view
+    if name not in _CONSTANT_WRITES:
+        return None
+    hit = views.get(id(first))
+    if hit is None or hit[0] is not first:
+        return None
+    _, base, key = hit
+    value = _CONSTANT_WRITES[name]
+    if value is None:
+        value = args[1] if len(args) > 1 else kwargs.get("val", kwargs.get("value"))
+    view = _fast._numpy_view(base)
+    if view is None:
+        raise TypeError(f"fastinit.torch.materialize: cannot write into {type(base).__name__} "
+                        "shards of this device or dtype")
+    if hasattr(key, "numpy"):
+        key = key.cpu().numpy()
+    view[key] = float(value)
+    _fast._written(base)
+    target = mode.target_of(base)
+    if target is not None:
+        target.written = True
+    return first
 
 
 def _data_ptr(t):

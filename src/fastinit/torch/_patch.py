@@ -47,9 +47,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import torch as _fit
 from .._core import fill_raw, resolve_seed, stream_id
-from . import _libs
+from . import _fast, _libs, _nn_init
 
 _PATCH_STREAM = stream_id("fastinit.torch.patch")
 _BLOCK = 512  # seed words computed at a time
@@ -99,8 +98,8 @@ class _Router:
         self.pending = {name: dict(table) for name, table in
                         _libs.LIBRARY_ROUTES.items()}
         self.finder = _LibraryFinder(self)
-        for name, original in _fit._TORCH.items():
-            self._add_route(original, getattr(_fit, name))
+        for name, original in _fast._TORCH.items():
+            self._add_route(original, getattr(_nn_init, name, None) or getattr(_fast, name))
 
     # -- routes and sites
 
@@ -291,9 +290,9 @@ def _enable(seed):
             _frames.append(None)
             return
         seeder = _Seeder(seed)
-        _frames.append((_fit._seeder, torch.default_generator.get_state()))
+        _frames.append((_fast._seeder, torch.default_generator.get_state()))
         torch.default_generator.manual_seed(seeder.word(0))
-        _fit._seeder = seeder
+        _fast._seeder = seeder
 
 
 def enable(*, seed=None):
@@ -343,7 +342,7 @@ def disable():
         frame = _frames.pop()
         try:
             if frame is not None:
-                _fit._seeder, state = frame
+                _fast._seeder, state = frame
                 torch.default_generator.set_state(state)
         finally:
             _depth -= 1
