@@ -350,7 +350,7 @@ def test_failing_write_leaves_nothing(tmp_path, capsys, monkeypatch, fail_at):
 def test_failing_initializer_leaves_nothing(tmp_path, capsys, monkeypatch):
     spec = write_spec(tmp_path)
     calls = []
-    real = fastinit.RandomUniform.__call__
+    real = fastinit.RandomUniform._fill  # what writes each block of a prepared fill
 
     def broken(self, *args, **kwargs):
         calls.append(1)
@@ -358,7 +358,7 @@ def test_failing_initializer_leaves_nothing(tmp_path, capsys, monkeypatch):
             raise ValueError("boom")
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(fastinit.RandomUniform, "__call__", broken)
+    monkeypatch.setattr(fastinit.RandomUniform, "_fill", broken)
     _check_failure(capsys, tmp_path, [spec, "--chunk-size", "64"], ["boom"], keep=[spec])
 
 

@@ -230,28 +230,20 @@ class SpecSource:
 
 
 def block_filler(t):
-    """``fill(region, out)`` writing tensor ``t``'s values block by block."""
-    from .initializers import Initializer
-
-    init = t.init
-    if not isinstance(init, Initializer):  # another callable taking region=
-        def fill_other(region, out):
-            init(t.shape, t.dtype, out=out, region=region)
-        return fill_other
-    prepared = init.prepare(t.shape, t.dtype)
-    if not init.shardable:
+    """``fill(region, out)`` writing planned tensor ``t``'s values block by block."""
+    if getattr(t.init, "shardable", True) is False:
         held = {}
 
         def fill_whole(region, out):  # e.g. Orthogonal's QR couples every entry: once
             if "full" not in held:
-                held["full"] = prepared.fill()
+                held["full"] = t.fill()
             out[...] = held["full"][region]
             if all(s.stop == n for s, n in zip(region, t.shape)):
                 held.clear()
         return fill_whole
 
     def fill(region, out):
-        prepared.fill(out, region=region)
+        t.fill(out, region)
     return fill
 
 

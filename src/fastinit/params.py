@@ -346,11 +346,29 @@ class _Planned:
     name: str
     shape: tuple
     dtype: np.dtype
-    init: object  # ready to call: configured initializer or Pretrained
+    init: object  # the configured initializer, a Pretrained, or another callable
+    prepared: object = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        # Everything that can fail for this shape and dtype (a rank Orthogonal
+        # refuses, a parameter not finite in float16, a cast a stored tensor
+        # cannot take) fails now, once, before anything is sampled or written.
+        if isinstance(self.init, Initializer):
+            try:
+                object.__setattr__(self, "prepared", self.init.prepare(self.shape, self.dtype))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"tensor {self.name!r} (shape {shape_str(self.shape)}, "
+                                 f"{self.dtype}): {exc}") from None
 
     @property
     def nbytes(self):
         return math.prod(self.shape) * self.dtype.itemsize
+
+    def fill(self, out=None, region=None):
+        """The tensor's values (``region``: a tuple of slices) into ``out`` or a new array."""
+        if self.prepared is not None:
+            return self.prepared.fill(out, region=region)
+        return self.init(self.shape, self.dtype, out=out, region=region)
 
 
 class _Plan:
@@ -419,15 +437,6 @@ def make_plan(spec, *, seed, dtype=None, pretrained=None, strict=False,
                 report.missing.append(e.name)
             report.initialized.append(e.name)
             init_ = _configured(e.init, seed, stream_id(e.name))
-            if isinstance(init_, Initializer):
-                # Everything that can fail for this shape and dtype (a rank
-                # Orthogonal refuses, a parameter not finite in float16) fails
-                # now, before anything is sampled or written.
-                try:
-                    init_.prepare(e.shape, e.dtype)
-                except (ValueError, TypeError) as exc:
-                    raise ValueError(f"tensor {e.name!r} (shape {shape_str(e.shape)}, "
-                                     f"{e.dtype}): {exc}") from None
             tensors.append(_Planned(e.name, e.shape, e.dtype, init_))
         if strict and not report.ok:
             raise ValueError(f"strict=True and the pretrained weights {ckpt.path} do not "
@@ -536,7 +545,7 @@ def init_params(spec, *, seed, dtype=None, pretrained=None, strict=False, scheme
         params = {}
         try:
             for t in plan.tensors:
-                params[t.name] = t.init(t.shape, t.dtype)
+                params[t.name] = t.fill()
                 if bar is not None:
                     bar.update(t.nbytes)
         finally:
