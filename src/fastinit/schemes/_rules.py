@@ -9,14 +9,13 @@ or :class:`TruncatedNormalAbs` for a normal truncated to an absolute window
 """
 from __future__ import annotations
 
-import itertools
+import copy
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from .._bounds import std_units as _std_units
-from .._core import fill_truncated_normal, resolve_seed, stream_id
+from .._core import PreparedFill, resolve_seed, stream_id
+from .._regions import runs
 from ..initializers import Initializer, Ones, RandomNormal, RandomUniform, Zeros
 
 __all__ = ["Rule", "TruncatedNormalAbs"]
@@ -62,31 +61,22 @@ class TruncatedNormalAbs(Initializer):
                              f"resolution around mean={self.mean} in units of "
                              f"stddev={self.stddev}")
 
-    def _fill_run(self, view, offset):
-        fill_truncated_normal(view, self.mean, self.stddev, self._za, self._zb,
-                              seed=self.seed, stream=self.stream, offset=offset)
-
     def _prepare(self, shape, dtype):
         if math.prod(shape) > 2**64:
             raise ValueError(f"shape {shape} has more than 2**64 elements")
-        self._fill_run(np.empty(0, dtype), 0)  # validates the bounds for dtype
+        # checks the window against the dtype once, before anything is written
+        return PreparedFill("truncated_normal", dtype, self.mean, self.stddev, self._za,
+                            self._zb, seed=self.seed, stream=self.stream)
 
-    def _fill(self, out, shape, box, prepared):
-        if any(stop == start for start, stop in box):
-            return
-        k = len(shape)
-        while k > 0 and box[k - 1] == (0, shape[k - 1]):
-            k -= 1
-        if k == 0:
-            self._fill_run(out, 0)
-            return
-        strides = [math.prod(shape[i + 1:]) for i in range(len(shape))]
-        base = box[k - 1][0] * strides[k - 1]
-        lead = box[:k - 1]
-        for index in itertools.product(*(range(s, e) for s, e in lead)):
-            offset = base + sum(i * s for i, s in zip(index, strides))
-            local = tuple(i - s for i, (s, _) in zip(index, lead))
-            self._fill_run(out[local], offset)
+    def _fill(self, out, shape, box, fill):
+        for view, offset in runs(out, shape, box):
+            fill(view, offset)
+
+    def reseeded(self, seed, stream=0):
+        new = copy.copy(self)
+        new.seed = resolve_seed(seed)
+        new.stream = stream_id(stream) if isinstance(stream, str) else int(stream)
+        return new
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, "a": self.a, "b": self.b,

@@ -38,6 +38,12 @@ import sys
 
 import numpy as np
 
+from .._core import PreparedFill, fill_normal, fill_raw, fill_truncated_normal, fill_uniform
+
+# the fills a ShardView runs, by the core's name of their distribution
+_DISTS = {fill_raw: "raw", fill_uniform: "uniform", fill_normal: "normal",
+          fill_truncated_normal: "truncated_normal"}
+
 __all__ = [
     "ShardView",
     "is_dtensor",
@@ -190,11 +196,11 @@ class ShardView:
         """Run ``fill(piece, *args, offset=run offset, **kwargs)`` over every run."""
         kwargs = dict(kwargs)
         base = kwargs.pop("offset", 0)
-        # validate the parameters once, before anything is written (an empty
-        # shard has no run that would)
-        fill(np.empty(0, self.dtype), *args, offset=0, **kwargs)
+        # the parameters, seed and stream checked once, before anything is
+        # written (an empty shard has no run that would)
+        prepared = PreparedFill(_DISTS[fill], self.dtype, *args, **kwargs)
         for piece, offset in self.runs():
-            fill(piece, *args, offset=base + offset, **kwargs)
+            prepared(piece, base + offset)
         return self
 
     def __setitem__(self, key, value):

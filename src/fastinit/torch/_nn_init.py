@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .._bounds import std_units as _std_units
-from .._core import stream_id
+from .._core import PreparedFill, stream_id
 from ._fast import (
     _TORCH,
     _fast_fill,
@@ -130,9 +130,9 @@ def _fill_collapsed_window(view, mean, std, a, b, seed, stream):
     one draw per element (so still a pure function of the flat index), then
     clipped to ``[a, b]`` and rounded once to the tensor's dtype.
     """
-    # a and b must be finite in the tensor's dtype (the fills' rule); this
-    # empty fill checks it before anything is written.
-    fill_uniform(np.empty(0, view.dtype), a, b, seed=seed, stream=stream)
+    # a and b must be finite in the tensor's dtype (the fills' rule): checked
+    # here, before anything is written
+    PreparedFill("uniform", view.dtype, a, b, seed=seed, stream=stream)
     u = fill_uniform(np.empty(view.shape, np.float64), 0.0, 1.0, seed=seed, stream=stream)
     width = b - a
     mid = a / 2 + b / 2
