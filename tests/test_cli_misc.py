@@ -221,13 +221,15 @@ def test_a_command_module_imported_first_imports_no_other_command(name):
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_command_modules_import_args_not_the_package_or_each_other(name):
-    """Also the function-local imports: within cli/ only ``._args``; never
+    """Also the function-local imports: within cli/ only its helper modules
+    (``._args``, ``._schemes``: a leading underscore, no command); never
     ``fastinit.cli`` itself."""
     path = Path(importlib.import_module(f"fastinit.cli.{name}").__file__)
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
             if node.level == 1:
-                assert node.module == "_args", (name, node.module, node.lineno)
+                assert (node.module or "").startswith("_"), (name, node.module, node.lineno)
+                assert node.module.lstrip("_") not in COMMANDS, (name, node.module)
             elif node.level == 0:
                 assert not (node.module or "").startswith("fastinit.cli"), (name, node.lineno)
         elif isinstance(node, ast.Import):

@@ -727,7 +727,7 @@ def test_dtensor_parameters_fill_their_shard():
 def test_explain_from_hf_config(tf, llama, tmp_path, capsys):
     import argparse
 
-    from fastinit.schemes._cli import pre_run
+    from fastinit.cli._schemes import pre_run
 
     llama.config.save_pretrained(tmp_path)
     args = argparse.Namespace(from_hf=str(tmp_path / "config.json"), spec=None, explain=True,

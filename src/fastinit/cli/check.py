@@ -105,7 +105,7 @@ def run(args):
                        "--activation apply to the MLP comparison")
                 return 2
             from ..schemes._propagation import run_cli
-            return run_cli(args)
+            return run_cli(args, *propagation_sizes(args, depth=24, width=256, batch=4))
         if args.propagation:
             return _run_propagation(args)
         return _run_self_check(args)

@@ -98,7 +98,7 @@ def add_parser(subparsers):
                    help="bytes per block (default 16MiB; accepts 4M, 64MiB, ...)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bar, summary or warnings")
-    from ..schemes._cli import add_arguments as _add_scheme_arguments
+    from ._schemes import add_arguments as _add_scheme_arguments
     _add_scheme_arguments(p)
     p.set_defaults(func=run)
     return p
@@ -169,7 +169,7 @@ def run(args):
     from .._tempfiles import Terminated, check_output_path, terminating_signals
     from .._threads import num_threads
     from ..params import make_plan
-    from ..schemes._cli import pre_run
+    from ._schemes import pre_run
 
     status = pre_run(args)
     if status is not None:

@@ -129,11 +129,10 @@ def propagate(scheme, *, n_layers=24, d_model=256, vocab=512, batch=4, seq=32, s
     return report
 
 
-def run_cli(args):
-    """``fastinit check --propagation --scheme S ...``; returns the exit status (0)."""
-    from ..cli._args import propagation_sizes
-
-    depth, width, batch, seed = propagation_sizes(args, depth=24, width=256, batch=4)
+def run_cli(args, depth, width, batch, seed):
+    """``fastinit check --propagation --scheme S ...`` over ``depth`` blocks of
+    ``width`` (the command resolves the sizes and the seed); returns the exit
+    status (0)."""
     print(f"fastinit check --propagation: pre-norm transformer stack (Llama names), "
           f"{depth} blocks of width {width}, SwiGLU MLP {4 * width}, {batch} sequences of "
           f"32 tokens, seed {seed}\n")

@@ -30,7 +30,7 @@ def meta_model_from_hf(path):
 def add_arguments(p):
     """Add ``--scheme`` and ``--explain`` to the ``init`` parser; -o becomes optional
     (required unless ``--explain``, checked by :func:`pre_run`)."""
-    from . import names
+    from ..schemes import names
 
     p.add_argument("--scheme", default=None, metavar="S",
                    help="init scheme deciding every tensor's initializer from its name and "
@@ -68,7 +68,7 @@ def pre_run(args):
             return 2
         return None
     from ..params import load_spec
-    from . import resolve
+    from ..schemes import resolve
 
     try:
         hf = getattr(args, "from_hf", None)
