@@ -77,6 +77,19 @@ def test_prepared_fill_refuses_at_construction(args, kwargs, exc, match):
         PreparedFill(*args, **kwargs)
 
 
+def test_prepared_fill_and_prepared_pickle():
+    import pickle
+
+    prepared = PreparedFill("truncated_normal", np.dtype(np.float16), 0.1, 2.0, -1.0, 1.5,
+                            seed=None, stream=7)
+    again = pickle.loads(pickle.dumps(prepared))
+    assert (again.seed, again.stream, again.dtype) == (prepared.seed, 7, np.float16)
+    assert again(np.empty(99, np.float16)).tobytes() == prepared(np.empty(99, np.float16)).tobytes()
+    p = fi.HeNormal(seed=2).prepare((8, 4), "bfloat16")
+    q = pickle.loads(pickle.dumps(p))
+    assert q.fill().tobytes() == p.fill().tobytes()
+
+
 def test_prepared_fill_checks_each_buffer_and_writes_nothing_on_error():
     prepared = PreparedFill("normal", np.dtype(np.float32), seed=0)
     other = np.full(3, 7.0)

@@ -876,6 +876,7 @@ cdef class PreparedFill:
     cdef readonly object dtype
     cdef readonly object seed
     cdef readonly object stream
+    cdef tuple _params  # (p0, p1, p2, p3) as checked, for pickling
 
     def __cinit__(self, str dist, dtype, p0=None, p1=None, p2=None, p3=None, *, seed,
                   stream=0):
@@ -902,6 +903,7 @@ cdef class PreparedFill:
         _check_seed_type(seed)
         _check_params(self.dist, self.code, q0, q1, q2, q3)
         _set_dist(&self.params, self.dist, q0, q1, q2, q3)
+        self._params = (q0, q1, q2, q3)
         self.seed = seed if type(seed) is int and 0 <= seed < _TWO64 else resolve_seed(seed)
         fi_params_key(&self.params, <uint64_t>self.seed, <uint64_t>self.stream)
 
@@ -918,10 +920,19 @@ cdef class PreparedFill:
         _write(&L, self.dist, &params, offset_)
         return out
 
+    def __reduce__(self):
+        names = {v: k for k, v in _DISTS.items()}
+        return (_rebuild_prepared_fill,
+                (names[self.dist], self.dtype, self._params, self.seed, self.stream))
+
     def __repr__(self):
         names = {v: k for k, v in _DISTS.items()}
         return (f"PreparedFill({names[self.dist]!r}, {self.dtype}, seed={self.seed}, "
                 f"stream={self.stream})")
+
+
+def _rebuild_prepared_fill(dist, dtype, params, seed, stream):
+    return PreparedFill(dist, dtype, *params, seed=seed, stream=stream)
 
 
 cdef inline int _check_is_array(object out) except -1:
