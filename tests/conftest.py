@@ -14,7 +14,9 @@ the processes its tests start (model construction needs none of the ops).
 installed) turns every skip into a failure except those whose reason is in
 ``ALLOWED_SKIPS`` (slow variants, sanitizer-only tests, the platform or a
 compiler absent on purpose): a library missing from a broken install then
-fails the run instead of hiding behind ``importorskip``.
+fails the run instead of hiding behind a skip. Test files ask for optional
+libraries with ``_deps.require(name)``, which under that variable raises
+``ImportError`` itself rather than skipping.
 """
 import os
 import sys
@@ -34,7 +36,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [_SITE] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _SITE])
 
 
-REQUIRE_DEPS = os.environ.get("FASTINIT_REQUIRE_TEST_DEPS") == "1"
+from _deps import REQUIRE_DEPS
+
 # reasons a skip stays a skip under FASTINIT_REQUIRE_TEST_DEPS=1 (prefixes)
 ALLOWED_SKIPS = (
     "slow variant",                                   # FASTINIT_SLOW_TESTS

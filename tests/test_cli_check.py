@@ -4,6 +4,7 @@ import math
 import sys
 
 import pytest
+from _deps import require
 
 import fastinit
 from fastinit import diagnostics as diag
@@ -25,7 +26,7 @@ def assert_png(path, min_bytes=20_000):
 
 
 def test_check_passes_and_plots(tmp_path, capsys):
-    pytest.importorskip("matplotlib")
+    require("matplotlib")
     out = tmp_path / "check.png"
     assert cli("--plot", out) == 0
     text = capsys.readouterr().out
@@ -55,7 +56,7 @@ def test_check_fails_with_nonzero_status(monkeypatch, capsys):
 
 
 def test_propagation_table_and_plot(tmp_path, capsys):
-    pytest.importorskip("matplotlib")
+    require("matplotlib")
     out = tmp_path / "propagation.png"
     assert cli("--propagation", "--depth", 12, "--width", 48, "--batch", 64,
                "--plot", out) == 0

@@ -10,6 +10,7 @@ import textwrap
 import ml_dtypes
 import numpy as np
 import pytest
+from _deps import require
 
 import fastinit
 from fastinit import io as fio
@@ -48,7 +49,7 @@ def write_spec(tmp_path, spec=SPEC, name="spec.json"):
 def library_load(path):
     """Every tensor through the safetensors library's NumPy API (bfloat16 as raw bits
     where this safetensors cannot make bfloat16 arrays)."""
-    st = pytest.importorskip("safetensors")
+    st = require("safetensors")
     out = {}
     with st.safe_open(str(path), framework="np") as f:
         for name in f.keys():  # noqa: SIM118 - safe_open is not a dict
@@ -181,7 +182,7 @@ def test_pretrained_mixed(tmp_path, capsys):
 @pytest.mark.parametrize("fmt", ["safetensors", "npz", "npy", "h5"])
 def test_pretrained_formats_stream_block_by_block(tmp_path, fmt):
     if fmt == "h5":
-        h5py = pytest.importorskip("h5py")
+        h5py = require("h5py")
     spec = write_spec(tmp_path, {"tok": {"shape": [37, 29], "init": "uniform"},
                                  "other": {"shape": [5], "init": "ones"}})
     stored = np.random.default_rng(0).standard_normal((37, 29)).astype(np.float32)
@@ -243,7 +244,7 @@ def test_overwrites_existing_output_atomically(tmp_path):
 
 
 def test_progress_bar_on_a_terminal(tmp_path, capsys, monkeypatch):
-    pytest.importorskip("tqdm")
+    require("tqdm")
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     spec = write_spec(tmp_path)
     assert cli(spec, "-o", tmp_path / "o.safetensors") == 0
@@ -441,7 +442,7 @@ def test_peak_rss_is_a_fraction_of_the_file(tmp_path):
     rss = int(proc.stdout.split("maxrss_kb")[1]) * 1024
     assert rss < 0.25 * file_size, (rss, file_size)
     # spot-check values across chunk boundaries against the initializers
-    st = pytest.importorskip("safetensors")
+    st = require("safetensors")
     w2 = fastinit.RandomUniform(-0.1, 0.1, seed=9, stream=fastinit.stream_id("w2"))
     with st.safe_open(str(out), framework="np") as f:
         block = f.get_slice("w2")[1020:1030]

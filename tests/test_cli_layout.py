@@ -5,13 +5,14 @@ import math
 
 import numpy as np
 import pytest
+from _deps import require
 
 import fastinit
 from fastinit import io as fio
 from fastinit.cli.init import add_parser
 
-torch = pytest.importorskip("torch")
-st_torch = pytest.importorskip("safetensors.torch")
+torch = require("torch")
+st_torch = require("safetensors.torch")
 
 
 def cli(*argv):

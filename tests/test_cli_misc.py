@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _deps import require
 
 import fastinit
 from fastinit import benchmark, cli
@@ -81,7 +82,7 @@ def test_bench_progress_rewrites_one_line_on_a_terminal(capsys, monkeypatch):
 # --------------------------------------------------------------------------- units
 
 def test_progress_bar_counts_decimal_gigabytes(capsys):
-    pytest.importorskip("tqdm")
+    require("tqdm")
     bar = progress_bar(2_471_628_800, "llama_1b.safetensors")
     bar.update(2_471_628_800)
     text = str(bar)

@@ -12,8 +12,9 @@ import sys
 import ml_dtypes
 import numpy as np
 import pytest
+from _deps import require
 
-da = pytest.importorskip("dask.array")
+da = require("dask.array")
 import cloudpickle
 import dask
 
@@ -54,7 +55,7 @@ def same_bits(got, want):
 
 @pytest.fixture(scope="module")
 def client():
-    distributed = pytest.importorskip("distributed")
+    distributed = require("distributed")
     # Spawned workers must import this same fastinit: multiprocessing's spawn
     # hands them the parent's sys.path, and PYTHONPATH covers anything they
     # start themselves. One fastinit thread per single-threaded worker.
@@ -346,7 +347,7 @@ def test_init_params_errors():
 
 
 def test_to_zarr_round_trip(tmp_path, client):
-    zarr = pytest.importorskip("zarr")
+    zarr = require("zarr")
     lazy = fdask.init_params(SPEC, seed=7, chunks={"embed.weight": ((100, 400), (30, 34))})
     eager, _ = fastinit.init_params(SPEC, seed=7)
     path = str(tmp_path / "model.zarr")
@@ -375,7 +376,7 @@ def test_to_zarr_round_trip(tmp_path, client):
 
 
 def test_from_zarr_needs_fastinit_group(tmp_path):
-    zarr = pytest.importorskip("zarr")
+    zarr = require("zarr")
     zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
     with pytest.raises(ValueError, match="not written by fastinit.dask.to_zarr"):
         fdask.from_zarr(str(tmp_path / "plain.zarr"))

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from _deps import require
 from numpy.polynomial.hermite_e import hermegauss
 
 import fastinit
@@ -189,7 +190,7 @@ def test_gradients_match_finite_differences(activation):
 
 
 def test_activations_match_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     z = np.linspace(-12.0, 12.0, 4001)
     t = torch.from_numpy(z)
     F = torch.nn.functional
@@ -209,7 +210,7 @@ def test_activations_match_torch():
 
 
 def test_normal_cdf_without_scipy_matches_scipy():
-    special = pytest.importorskip("scipy.special")
+    special = require("scipy.special")
     x = np.linspace(-37, 10, 4701)  # down to ~1e-300, above the subnormals
     np.testing.assert_allclose(diag._ndtr_erfc(x), special.ndtr(x), rtol=1e-13, atol=0)
 
@@ -297,7 +298,7 @@ def test_recommend_initializers_and_torch_gains():
 
 
 def test_recommend_gains_are_torchs():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     for activation in ("linear", "tanh", "sigmoid", "relu", "leaky_relu", "selu"):
         assert fastinit.recommend(activation)[1] == pytest.approx(
             torch.nn.init.calculate_gain(activation), rel=1e-12), activation
@@ -377,8 +378,8 @@ def test_check_detects_wrong_exact_values():
 
 
 def test_ks_test_matches_scipy():
-    stats = pytest.importorskip("scipy.stats")
-    special = pytest.importorskip("scipy.special")
+    stats = require("scipy.stats")
+    special = require("scipy.special")
     for lam in (0.05, 0.3, 0.7, 0.99, 1.0, 1.3, 2.0, 4.0):
         assert diag._kolmogorov_sf(lam) == pytest.approx(special.kolmogorov(lam),
                                                          rel=1e-10, abs=1e-300)
@@ -391,7 +392,7 @@ def test_ks_test_matches_scipy():
 
 
 def test_truncated_normal_moments():
-    stats = pytest.importorskip("scipy.stats")
+    stats = require("scipy.stats")
     for a, b in ((-2.0, 2.0), (-1.0, 3.0), (0.5, 4.0)):
         dist = diag._TruncatedNormal(0.3, 2.0, a, b)
         ref = stats.truncnorm(a, b, loc=0.3, scale=2.0)

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _deps import require
 
-torch = pytest.importorskip("torch")
-dist = pytest.importorskip("torch.distributed")
+torch = require("torch")
+dist = require("torch.distributed")
 if not dist.is_available() or not dist.is_gloo_available():  # pragma: no cover
     pytest.skip("torch.distributed with gloo is not available", allow_module_level=True)
 
-import fastinit.torch as fi  # noqa: E402 - after the importorskip of torch
+import fastinit.torch as fi  # noqa: E402 - after require("torch")
 from fastinit.torch import _dtensor as _torch_dtensor  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from _deps import require
 
 import fastinit
 from fastinit import compute_fans
@@ -86,7 +87,7 @@ def test_torch_rank_below_two(shape):
 
 
 def test_torch_matches_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     from torch.nn.init import _calculate_fan_in_and_fan_out
 
     for shape in [s for s in SHAPES if len(s) >= 2]:

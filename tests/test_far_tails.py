@@ -12,6 +12,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 import scipy.stats as st
+from _deps import require
 
 import fastinit as fi
 
@@ -91,7 +92,7 @@ def test_narrow_window_keeps_its_endpoint():
 
 
 def test_torch_trunc_normal_far_window():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     import fastinit.torch as ft
 
     t = torch.empty(20_000)

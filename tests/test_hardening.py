@@ -18,11 +18,12 @@ import zipfile
 
 import numpy as np
 import pytest
+from _deps import require
 
 import fastinit as fi
 from fastinit import _tempfiles
 
-h5py = pytest.importorskip("h5py")
+h5py = require("h5py")
 
 PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(fi.__file__)))
 
@@ -333,7 +334,7 @@ ACCEPTED = [
 
 @pytest.mark.parametrize("label, header, n", REFUSED, ids=[c[0] for c in REFUSED])
 def test_safetensors_refused_like_the_reference(tmp_path, label, header, n):
-    safetensors = pytest.importorskip("safetensors")
+    safetensors = require("safetensors")
     path = _st(tmp_path, header, bytes(range(n)))
     with pytest.raises(safetensors.SafetensorError), \
             safetensors.safe_open(str(path), "np") as f:
@@ -344,7 +345,7 @@ def test_safetensors_refused_like_the_reference(tmp_path, label, header, n):
 
 @pytest.mark.parametrize("label, header, n", ACCEPTED, ids=[c[0] for c in ACCEPTED])
 def test_safetensors_accepted_like_the_reference(tmp_path, label, header, n):
-    safetensors = pytest.importorskip("safetensors")
+    safetensors = require("safetensors")
     path = _st(tmp_path, header, bytes(range(n)))
     with safetensors.safe_open(str(path), "np") as f:
         ref = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from _deps import require
 
 import fastinit
 from fastinit import cli
@@ -76,7 +77,7 @@ def test_max_shard_size_units_are_transformers():
 
 
 def test_shard_plan_matches_huggingface_hub():
-    split = pytest.importorskip("huggingface_hub.serialization._base")
+    split = require("huggingface_hub.serialization._base")
     sizes = [6, 6, 2, 6, 2, 2, 11, 1, 9, 1]
     state = {f"t{i}": s for i, s in enumerate(sizes)}
     theirs = split.split_state_dict_into_shards_factory(
@@ -195,7 +196,7 @@ def test_layout_of_an_empty_spec_has_one_file(tmp_path):
 
 
 def test_workers_write_the_same_bytes(spec_path, tmp_path):
-    pytest.importorskip("distributed")
+    require("distributed")
     one = str(tmp_path / "one") + "/"
     two = str(tmp_path / "two") + "/"
     args = ("--max-shard-size", "100KB", "--seed", "3")
@@ -205,7 +206,7 @@ def test_workers_write_the_same_bytes(spec_path, tmp_path):
 
 
 def test_scheduler_address_writes_the_same_bytes(spec_path, tmp_path):
-    distributed = pytest.importorskip("distributed")
+    distributed = require("distributed")
     one = str(tmp_path / "one") + "/"
     two = str(tmp_path / "two") + "/"
     args = ("--max-shard-size", "100KB", "--seed", "4")
@@ -221,7 +222,7 @@ def test_scheduler_address_writes_the_same_bytes(spec_path, tmp_path):
 
 def _transformers():
     """transformers, importable beside a torchvision wheel built for another torch."""
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     try:
         import transformers
         from transformers import LlamaConfig  # noqa: F401 - the lazy import that can fail
@@ -408,7 +409,7 @@ def test_directory_equals_single_file(tmp_path, options):
 
 
 def test_from_hf_on_a_scheduler_writes_the_same_bytes(tmp_path):
-    distributed = pytest.importorskip("distributed")
+    distributed = require("distributed")
     _, _, config_dir = _tiny_llama(tmp_path, False)
     one = str(tmp_path / "one") + "/"
     two = str(tmp_path / "two") + "/"

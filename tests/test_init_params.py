@@ -6,6 +6,7 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 import pytest
+from _deps import require
 
 import fastinit
 from fastinit.params import default_init, load_spec
@@ -139,7 +140,7 @@ def test_default_init_rules():
 
 
 def test_progress_bar(capsys):
-    pytest.importorskip("tqdm")
+    require("tqdm")
     fastinit.init_params(SPEC, seed=0, progress=True)
     assert "init_params" in capsys.readouterr().err
 

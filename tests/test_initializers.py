@@ -9,12 +9,13 @@ import sys
 import ml_dtypes
 import numpy as np
 import pytest
+from _deps import require
 
 import fastinit
 import fastinit.initializers as fi
 from fastinit import fill_normal, fill_truncated_normal, fill_uniform, stream_id
 
-scipy_stats = pytest.importorskip("scipy.stats")
+scipy_stats = require("scipy.stats")
 
 TRUNC_CORRECTION = 0.87962566103423978
 BF16 = np.dtype(ml_dtypes.bfloat16)
@@ -649,7 +650,7 @@ def stft_reference(shape, side, window, scaling, periodic):
     ],
 )
 def test_stft(side, window, scaling, periodic):
-    pytest.importorskip("scipy.signal")
+    require("scipy.signal")
     shape = (32, 1, 17)
     init = fi.STFT(side=side, window=window, scaling=scaling, periodic=periodic)
     got = init(shape, "float64")

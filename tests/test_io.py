@@ -7,6 +7,7 @@ import struct
 import ml_dtypes
 import numpy as np
 import pytest
+from _deps import require
 
 import fastinit
 from fastinit import io as fio
@@ -57,7 +58,7 @@ def test_safetensors_roundtrip_all_dtypes(tmp_path):
 
 
 def test_safetensors_written_here_reads_with_the_library(tmp_path):
-    st = pytest.importorskip("safetensors")
+    st = require("safetensors")
     from safetensors.numpy import load_file
 
     params = {k: v for k, v in _sample_params().items() if k not in ("b16", "f8")}
@@ -90,7 +91,7 @@ def _library_bf16(path, name):
 
 
 def test_bfloat16_roundtrips_through_the_library(tmp_path):
-    pytest.importorskip("safetensors")
+    require("safetensors")
     from safetensors.numpy import save_file
 
     x = (np.arange(-8, 8, dtype=np.float32) / 3).reshape(4, 4).astype(BF16)
@@ -107,7 +108,7 @@ def test_bfloat16_roundtrips_through_the_library(tmp_path):
 
 
 def test_library_files_read_here(tmp_path):
-    pytest.importorskip("safetensors")
+    require("safetensors")
     from safetensors.numpy import save_file
 
     params = {k: v for k, v in _sample_params().items() if k not in ("b16", "f8")}
@@ -185,7 +186,7 @@ def test_npy_keyed_by_stem_and_mapped(tmp_path):
 
 
 def test_h5_datasets_keyed_by_path(tmp_path):
-    h5py = pytest.importorskip("h5py")
+    h5py = require("h5py")
     path = tmp_path / "m.h5"
     with h5py.File(path, "w") as f:
         f.create_dataset("dense/kernel", data=np.ones((2, 3), np.float32))
@@ -287,7 +288,7 @@ def test_truncated_npz(tmp_path):
 
 
 def test_bad_h5(tmp_path):
-    pytest.importorskip("h5py")
+    require("h5py")
     path = tmp_path / "m.h5"
     path.write_bytes(b"not hdf5 at all")
     with pytest.raises(ValueError, match=r"m\.h5.*HDF5"):

@@ -10,10 +10,11 @@ import textwrap
 
 import numpy as np
 import pytest
+from _deps import require
 
 import fastinit
 
-jax = pytest.importorskip("jax")
+jax = require("jax")
 import jax.numpy as jnp
 
 import fastinit.jax as fij
@@ -119,7 +120,7 @@ def test_large_eager_call_is_adopted_without_copy(monkeypatch):
 
 
 def test_flax_linen_mlp_init_apply_jit():
-    nn = pytest.importorskip("flax.linen")
+    nn = require("flax.linen")
 
     class MLP(nn.Module):
         @nn.compact
@@ -148,7 +149,7 @@ def test_flax_linen_mlp_init_apply_jit():
 
 
 def test_flax_nnx_init_under_nnx_jit():
-    nnx = pytest.importorskip("flax.nnx")
+    nnx = require("flax.nnx")
 
     class Model(nnx.Module):
         def __init__(self, rngs):

@@ -6,8 +6,9 @@ import itertools
 
 import numpy as np
 import pytest
+from _deps import require
 
-jax = pytest.importorskip("jax")
+jax = require("jax")
 import jax.numpy as jnp
 
 import fastinit.jax as fij

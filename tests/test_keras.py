@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from _deps import require
 
 os.environ["KERAS_BACKEND"] = "torch"
 
@@ -16,7 +17,7 @@ import fastinit
 import fastinit.initializers as fi
 
 _KERAS_WAS_LOADED = "keras" in sys.modules
-keras = pytest.importorskip("keras")
+keras = require("keras")
 if keras.backend.backend() != "torch":  # pragma: no cover - Keras imported earlier elsewhere
     pytest.skip(f"Keras runs on {keras.backend.backend()!r}, not torch", allow_module_level=True)
 # Looked up right after `import keras`, before fastinit had any other chance
@@ -205,7 +206,7 @@ def test_constants_equal_keras(name, kwargs):
     [("hann", "density", False), ("hamming", "spectrum", True), (None, None, False)],
 )
 def test_stft_equals_keras(side, window, scaling, periodic):
-    pytest.importorskip("scipy.signal")
+    require("scipy.signal")
     shape = (64, 1, 33)
     kwargs = {"side": side, "window": window, "scaling": scaling, "periodic": periodic}
     ours = fi.STFT(**kwargs)(shape, "float64")

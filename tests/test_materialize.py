@@ -13,8 +13,9 @@ import warnings
 
 import numpy as np
 import pytest
+from _deps import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 from torch import nn
 
 import fastinit
@@ -23,15 +24,15 @@ import fastinit.torch as fi
 
 def _torchvision_models():
     # tests/conftest.py lets torchvision import beside torch's CPU build
-    return pytest.importorskip("torchvision.models")
+    return require("torchvision.models")
 
 
 def _transformers():
-    return pytest.importorskip("transformers")
+    return require("transformers")
 
 
 def _timm():
-    return pytest.importorskip("timm")
+    return require("timm")
 
 
 # ---------------------------------------------------------------------------
@@ -537,7 +538,7 @@ def test_deferred_orthogonal_matches_the_meta_path():
 
 
 def test_scheme_values_are_the_schemes_own():
-    fs = pytest.importorskip("fastinit.schemes")
+    fs = require("fastinit.schemes")
     with torch.device("meta"):
         model = _gpt2()
     fi.materialize(model, seed=7, scheme="gpt2")

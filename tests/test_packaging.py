@@ -6,12 +6,14 @@ import ast
 import doctest
 import importlib
 import importlib.util
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from _deps import require
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = ROOT / "pyproject.toml"
@@ -19,8 +21,8 @@ CI = ROOT / ".ci" / "run"
 README = ROOT / "README.md"
 needs_tree = pytest.mark.skipif(not PYPROJECT.is_file(), reason="not run from a source tree")
 
-tomllib = pytest.importorskip("tomllib") if sys.version_info >= (3, 11) else \
-    pytest.importorskip("tomli")
+tomllib = require("tomllib") if sys.version_info >= (3, 11) else \
+    require("tomli")
 
 #: import name -> distribution name, where they differ
 DISTRIBUTION = {"mkl_random": "mkl-random", "yaml": "pyyaml", "PIL": "pillow"}
@@ -35,7 +37,7 @@ def _name(requirement):
 
 
 def _imported_by_tests():
-    """Top-level modules the test files import or ``importorskip``."""
+    """Top-level modules the test files import or ``require`` (tests/_deps.py)."""
     found = set()
     for path in sorted((ROOT / "tests").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -43,7 +45,9 @@ def _imported_by_tests():
                 found.update(a.name.split(".")[0] for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 found.add(node.module.split(".")[0])
-            elif (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "importorskip"
+            elif (isinstance(node, ast.Call)
+                  and (getattr(node.func, "id", "") == "require"
+                       or getattr(node.func, "attr", "") == "importorskip")
                   and node.args and isinstance(node.args[0], ast.Constant)):
                 found.add(str(node.args[0].value).split(".")[0])
     local = {p.stem for p in (ROOT / "tests").glob("*.py")} | {"fastinit", "tomli"}
@@ -138,3 +142,20 @@ def test_ci_pytest_wrapper_fails_on_every_nonzero_status(tmp_path, status):
     assert ("went on" in proc.stdout) == (status == 0)
     if status == 5:
         assert "collected no tests" in proc.stderr
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_require_skips_or_fails_by_the_environment(required):
+    # tests/_deps.py: a missing optional library skips, unless CI requires the test extra
+    code = ("import pytest, _deps\n"
+            "try:\n    _deps.require('fastinit_no_such_module')\n"
+            "except ImportError as e:\n    print('ImportError', 'required here' in str(e))\n"
+            "except pytest.skip.Exception:\n    print('skip')\n")
+    env = {k: v for k, v in os.environ.items() if k != "FASTINIT_REQUIRE_TEST_DEPS"}
+    if required:
+        env["FASTINIT_REQUIRE_TEST_DEPS"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests"), env.get("PYTHONPATH", "")])
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == (["ImportError", "True"] if required else ["skip"])

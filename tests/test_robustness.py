@@ -29,6 +29,7 @@ import threading
 import ml_dtypes
 import numpy as np
 import pytest
+from _deps import require
 
 import fastinit as fi
 
@@ -546,7 +547,7 @@ def test_diagnose_with_a_single_sample(widths):
 
 
 def test_torch_trunc_normal_with_a_tiny_window():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     import fastinit.torch as fit
 
     t = fit.trunc_normal_(torch.empty(8), mean=1.0, std=1.0, a=0.0, b=1e-260)

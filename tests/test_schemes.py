@@ -13,8 +13,9 @@ import sys
 import ml_dtypes
 import numpy as np
 import pytest
+from _deps import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 import fastinit
 import fastinit.schemes as fs
@@ -30,7 +31,7 @@ def _transformers():
         for key in [k for k in sys.modules if k == "torchvision" or k.startswith("torchvision.")]:
             del sys.modules[key]
         sys.modules["torchvision"] = None
-    return pytest.importorskip("transformers")
+    return require("transformers")
 
 
 SEED = 1234
@@ -699,8 +700,8 @@ def test_non_contiguous_parameter_gets_the_same_values():
 
 
 def test_dtensor_parameters_fill_their_shard():
-    shard_support = pytest.importorskip("fastinit.torch._dtensor")  # DTensor support of fastinit
-    dist = pytest.importorskip("torch.distributed")
+    shard_support = require("fastinit.torch._dtensor")  # DTensor support of fastinit
+    dist = require("torch.distributed")
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import Shard, distribute_tensor
 

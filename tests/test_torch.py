@@ -15,8 +15,9 @@ import warnings
 import ml_dtypes
 import numpy as np
 import pytest
+from _deps import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 from scipy import stats
 from torch import nn
 

@@ -19,11 +19,12 @@ import sys
 import textwrap
 
 import pytest
+from _deps import require
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-timm = pytest.importorskip("timm")
-torchvision = pytest.importorskip("torchvision")
+torch = require("torch")
+transformers = require("transformers")
+timm = require("timm")
+torchvision = require("torchvision")
 import torchvision.models as tvm
 from timm.models.convnext import ConvNeXt
 from timm.models.resnet import BasicBlock, ResNet

@@ -16,8 +16,9 @@ import uuid
 
 import numpy as np
 import pytest
+from _deps import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 from torch import nn
 
 import fastinit
@@ -380,7 +381,7 @@ def test_lecun_normal_and_errors():
 
 
 def test_library_replacements_keep_timms_signatures():
-    timm_wi = pytest.importorskip("timm.layers.weight_init")
+    timm_wi = require("timm.layers.weight_init")
     for attr, replacement in _torch_libs.LIBRARY_ROUTES["timm.layers.weight_init"].items():
         theirs = list(inspect.signature(getattr(timm_wi, attr)).parameters.values())
         ours = list(inspect.signature(replacement).parameters.values())
