@@ -11,7 +11,9 @@ import math
 import numbers
 from collections.abc import Sequence
 
-__all__ = ["check_real", "check_shape", "parse_positive_int", "positive_int"]
+from ._core import stream_id
+
+__all__ = ["check_real", "check_shape", "check_stream", "parse_positive_int", "positive_int"]
 
 
 def check_shape(shape, *, int_ok: bool = False) -> tuple[int, ...]:
@@ -82,3 +84,15 @@ def parse_positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def check_stream(stream) -> int:
+    """A Philox stream: an int in ``[0, 2**64)``, or a name (:func:`fastinit.stream_id`)."""
+    if isinstance(stream, str):
+        return stream_id(stream)
+    if isinstance(stream, bool) or not isinstance(stream, numbers.Integral):
+        raise TypeError(f"stream must be an int in [0, 2**64) or a str; got {stream!r}")
+    stream = int(stream)
+    if not 0 <= stream < 2**64:
+        raise ValueError(f"stream must be in [0, 2**64); got {stream}")
+    return stream

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 from ._validate import check_shape as _check_shape
 
-__all__ = ["LAYOUTS", "compute_fans"]
+__all__ = ["LAYOUTS", "compute_fans", "mode_fan"]
 
 #: The accepted values of ``compute_fans(layout=...)``.
 LAYOUTS = ("jax", "keras", "torch")
@@ -198,3 +198,29 @@ def compute_fans(
         f"Unknown layout {layout!r}; accepted layouts are "
         + ", ".join(repr(name) for name in LAYOUTS)
     )
+
+
+#: The ``mode`` values of variance-scaling initializers, and the fan each takes.
+MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
+
+
+def mode_fan(fan_in, fan_out, mode):
+    """The ``n`` of a variance-scaling initializer's ``scale / n`` for ``mode``.
+
+    ``"fan_in"``, ``"fan_out"``, ``"fan_avg"`` (their mean) or ``"fan_geo_avg"``
+    (their geometric mean, JAX's). Callers check which modes they accept
+    (Keras and torch have no ``"fan_geo_avg"``) and what ``n = 0`` means.
+
+    >>> from fastinit.fans import mode_fan
+    >>> mode_fan(3, 12, "fan_avg"), mode_fan(3, 12, "fan_geo_avg")
+    (7.5, 6.0)
+    """
+    if mode == "fan_in":
+        return fan_in
+    if mode == "fan_out":
+        return fan_out
+    if mode == "fan_avg":
+        return (fan_in + fan_out) / 2
+    if mode == "fan_geo_avg":
+        return (fan_in * fan_out) ** 0.5
+    raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")

@@ -37,11 +37,12 @@ from typing import ClassVar
 import numpy as np
 
 from .. import _keras_compat
-from .._core import PreparedFill, resolve_seed, stream_id
+from .._core import PreparedFill, resolve_seed
 from .._dtypes import BFLOAT16, FLOAT_DTYPES, FLOAT_NAMES, as_dtype
 from .._regions import check_region as _check_region
 from .._regions import runs as _runs
 from .._validate import check_shape
+from .._validate import check_stream as _check_stream
 
 __all__ = ["Initializer", "Prepared"]
 
@@ -123,17 +124,6 @@ def _check_seed(seed):
     if _keras_compat.is_seed_generator(seed):
         return None, seed
     return resolve_seed(seed), None
-
-
-def _check_stream(stream):
-    if isinstance(stream, str):
-        return stream_id(stream)
-    if isinstance(stream, (bool, np.bool_)) or not isinstance(stream, numbers.Integral):
-        raise TypeError(f"stream must be an int in [0, 2**64) or a str; got {stream!r}")
-    stream = int(stream)
-    if not 0 <= stream < _TWO64:
-        raise ValueError(f"stream must be in [0, 2**64); got {stream}")
-    return stream
 
 
 def _check_axes_arg(axes, name):

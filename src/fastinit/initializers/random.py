@@ -7,7 +7,7 @@ import math
 
 from .._core import PreparedFill
 from .._validate import check_real as _check_real
-from ..fans import compute_fans
+from ..fans import compute_fans, mode_fan
 from ._base import _check_axes_arg, _RandomInitializer
 
 #: Standard deviation of the standard normal truncated to [-2, 2]; Keras and
@@ -60,7 +60,21 @@ class RandomUniform(_RandomInitializer):
         return {"minval": self.minval, "maxval": self.maxval, **super().get_config()}
 
 
-class RandomNormal(_RandomInitializer):
+class _MeanStddev(_RandomInitializer):
+    """``mean`` and ``stddev >= 0``: what RandomNormal and TruncatedNormal share."""
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None, *, stream=0):
+        self.mean = _check_real(mean, "mean")
+        self.stddev = _check_real(stddev, "stddev")
+        if self.stddev < 0:
+            raise ValueError(f"stddev must be >= 0; got {self.stddev}")
+        super().__init__(seed, stream=stream)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
+
+
+class RandomNormal(_MeanStddev):
     r"""RandomNormal(mean=0.0, stddev=0.05, seed=None, *, stream=0)
 
     Samples of :math:`\mathcal N(\mathrm{mean}, \mathrm{stddev}^2)`.
@@ -82,22 +96,12 @@ class RandomNormal(_RandomInitializer):
     (1.0, 0.5)
     """
 
-    def __init__(self, mean=0.0, stddev=0.05, seed=None, *, stream=0):
-        self.mean = _check_real(mean, "mean")
-        self.stddev = _check_real(stddev, "stddev")
-        if self.stddev < 0:
-            raise ValueError(f"stddev must be >= 0; got {self.stddev}")
-        super().__init__(seed, stream=stream)
-
     def _sampler(self, shape, dtype):
         return PreparedFill("normal", dtype, self.mean, self.stddev,
                             seed=self._call_seed(), stream=self.stream)
 
-    def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
 
-
-class TruncatedNormal(_RandomInitializer):
+class TruncatedNormal(_MeanStddev):
     r"""TruncatedNormal(mean=0.0, stddev=0.05, seed=None, *, stream=0)
 
     Samples of :math:`\mathcal N(\mathrm{mean}, \mathrm{stddev}^2)` conditioned
@@ -122,19 +126,9 @@ class TruncatedNormal(_RandomInitializer):
     True
     """
 
-    def __init__(self, mean=0.0, stddev=0.05, seed=None, *, stream=0):
-        self.mean = _check_real(mean, "mean")
-        self.stddev = _check_real(stddev, "stddev")
-        if self.stddev < 0:
-            raise ValueError(f"stddev must be >= 0; got {self.stddev}")
-        super().__init__(seed, stream=stream)
-
     def _sampler(self, shape, dtype):
         return PreparedFill("truncated_normal", dtype, self.mean, self.stddev, -2.0, 2.0,
                             seed=self._call_seed(), stream=self.stream)
-
-    def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
 
 
 class VarianceScaling(_RandomInitializer):
@@ -226,14 +220,7 @@ class VarianceScaling(_RandomInitializer):
         fan_in, fan_out = compute_fans(
             shape, layout="keras", input_axes=self.input_axes, output_axes=self.output_axes
         )
-        scale = self.scale
-        if self.mode == "fan_in":
-            scale /= max(1.0, fan_in)
-        elif self.mode == "fan_out":
-            scale /= max(1.0, fan_out)
-        else:
-            scale /= max(1.0, (fan_in + fan_out) / 2.0)
-        return scale
+        return self.scale / max(1.0, mode_fan(fan_in, fan_out, self.mode))
 
     def _sampler(self, shape, dtype):
         scale = self._scale(shape)

@@ -58,7 +58,7 @@ from .._core import fill_normal, fill_truncated_normal, fill_uniform
 from .._dtypes import FLOAT_DTYPES, FLOAT_NAMES
 from .._regions import runs as _runs
 from .._validate import check_shape
-from ..fans import compute_fans
+from ..fans import MODES, compute_fans, mode_fan
 from . import _bridge
 from ._bridge import seed_from_key_data
 
@@ -92,7 +92,6 @@ TRUNCATED_NORMAL_STD_2 = 0.87962566103423978
 #: stddev of the complex standard normal truncated to modulus 2 (JAX's constant).
 COMPLEX_TRUNCATED_NORMAL_STD_2 = 0.95311164380491208
 
-_MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 _DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
 _COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
 
@@ -374,9 +373,9 @@ def variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_a
     >>> round(float(w.std()), 3)  # sqrt(2 / 1000)
     0.045
     """
-    if mode not in _MODES:
+    if mode not in MODES:
         raise ValueError(f"invalid mode for variance scaling initializer: {mode}; "
-                         f"accepted: {', '.join(_MODES)}")
+                         f"accepted: {', '.join(MODES)}")
     if distribution not in _DISTRIBUTIONS:
         raise ValueError(f"invalid distribution for variance scaling initializer: "
                          f"{distribution}; accepted: {', '.join(_DISTRIBUTIONS)}")
@@ -387,14 +386,7 @@ def variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_a
         dt = _check_dtype(dtype, complex_ok=True)
         fan_in, fan_out = compute_fans(shape, layout="jax", in_axis=in_axis,
                                        out_axis=out_axis, batch_axis=batch_axis)
-        if mode == "fan_in":
-            denominator = fan_in
-        elif mode == "fan_out":
-            denominator = fan_out
-        elif mode == "fan_avg":
-            denominator = (fan_in + fan_out) / 2
-        else:
-            denominator = (fan_in * fan_out) ** 0.5
+        denominator = mode_fan(fan_in, fan_out, mode)
         if denominator == 0:
             raise ValueError(f"variance_scaling: mode {mode!r} gives n = 0 for shape {shape}")
         variance = scale / denominator

@@ -14,8 +14,9 @@ import math
 from dataclasses import dataclass
 
 from .._bounds import std_units as _std_units
-from .._core import PreparedFill, resolve_seed, stream_id
+from .._core import PreparedFill, resolve_seed
 from .._regions import runs
+from .._validate import check_stream
 from ..initializers import Initializer, Ones, RandomNormal, RandomUniform, Zeros
 
 __all__ = ["Rule", "TruncatedNormalAbs"]
@@ -53,7 +54,7 @@ class TruncatedNormalAbs(Initializer):
         if not self.a < self.b:
             raise ValueError(f"a must be < b; got a={self.a}, b={self.b}")
         self.seed = resolve_seed(seed)
-        self.stream = stream_id(stream) if isinstance(stream, str) else int(stream)
+        self.stream = check_stream(stream)
         self._za = _std_units(self.a, self.mean, self.stddev, True)
         self._zb = _std_units(self.b, self.mean, self.stddev, False)
         if not self._za < self._zb:
@@ -75,7 +76,7 @@ class TruncatedNormalAbs(Initializer):
     def reseeded(self, seed, stream=0):
         new = copy.copy(self)
         new.seed = resolve_seed(seed)
-        new.stream = stream_id(stream) if isinstance(stream, str) else int(stream)
+        new.stream = check_stream(stream)
         return new
 
     def get_config(self):

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from ..fans import mode_fan
 from . import _fast, _nn_init
 
 _TORCH_PRIVATE = {name: getattr(torch.nn.init, name) for name in _fast.PRIVATE_NAMES}
@@ -191,16 +192,10 @@ def trunc_normal_tf_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
 
 
 def _variance(tensor, scale, mode):
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    if mode == "fan_in":
-        denom = fan_in
-    elif mode == "fan_out":
-        denom = fan_out
-    elif mode == "fan_avg":
-        denom = (fan_in + fan_out) / 2
-    else:
+    if mode not in ("fan_in", "fan_out", "fan_avg"):
         raise ValueError(f"mode must be 'fan_in', 'fan_out' or 'fan_avg'; got {mode!r}")
-    return scale / denom
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return scale / mode_fan(fan_in, fan_out, mode)
 
 
 def variance_scaling_(tensor, scale=1.0, mode="fan_in", distribution="normal", generator=None):
