@@ -109,9 +109,9 @@ def test_rank_peak_memory_is_its_shard(records):
 
 
 def test_runs_of_a_strided_index():
-    assert _torch_dtensor._runs_1d(np.array([0, 1, 2, 5, 6, 9])) == [
+    assert _torch_dtensor.index_runs(np.array([0, 1, 2, 5, 6, 9])) == [
         (0, 0, 3), (3, 5, 2), (5, 9, 1)]
-    assert _torch_dtensor._runs_1d(np.array([], np.int64)) == []
+    assert _torch_dtensor.index_runs(np.array([], np.int64)) == []
 
 
 def test_shard_view_fills_its_region():

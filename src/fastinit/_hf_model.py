@@ -372,7 +372,7 @@ class HFSource:
 def _numpy_dtype(torch_dtype):
     from . import torch as fit
 
-    dt = fit._NUMPY_DTYPE.get(torch_dtype)
+    dt = fit.NUMPY_DTYPES.get(torch_dtype)
     if dt is None:
         import torch
 

@@ -11,8 +11,8 @@ Rows measured, per distribution (MKL's fastest accurate method for each):
 
 - uniform: ``vsRngUniform`` with ``VSL_RNG_METHOD_UNIFORM_STD``;
 - normal: ``vsRngGaussian`` with ``VSL_RNG_METHOD_GAUSSIAN_ICDF`` (faster
-  here than ``BOXMULLER`` and ``BOXMULLER2``; all three are measured by
-  :func:`normal_methods`);
+  here than ``BOXMULLER`` and ``BOXMULLER2``, whose method numbers are kept
+  below for such comparisons);
 - truncated normal on (a, b): ``vsRngUniform`` on [Phi(a), Phi(b)] followed
   in place by ``vmsCdfNormInv`` in ``VML_LA`` mode (MKL has no truncated
   normal generator; LA is its fastest mode with a few-ulp error, comparable

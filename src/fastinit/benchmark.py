@@ -312,8 +312,6 @@ def main(args):
         # on a terminal one line rewritten in place; in a log, one line per row
         print(f"  measuring {msg} ...", file=sys.stderr, end="\r" if tty else "\n", flush=True)
 
-    import os
-
     for option, path in (("--json", args.json), ("--plot", args.plot)):
         # checked before the run, not after minutes of measuring
         if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):

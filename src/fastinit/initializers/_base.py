@@ -38,7 +38,8 @@ import numpy as np
 
 from .. import _keras_compat
 from .._core import PreparedFill, resolve_seed
-from .._dtypes import BFLOAT16, FLOAT_DTYPES, FLOAT_NAMES, as_dtype
+from .._dtypes import FLOAT_DTYPES, FLOAT_NAMES, as_dtype
+from .._dtypes import is_float as _is_float
 from .._regions import check_region as _check_region
 from .._regions import runs as _runs
 from .._validate import check_shape
@@ -104,7 +105,7 @@ def _cast_scalar(value, dtype, name):
     except OverflowError:  # a Python int beyond the float64 or C integer range
         shown = repr(value) if abs(value) < 10**30 else "an integer of more than 30 digits"
         raise ValueError(f"{name} must be representable in {dtype}; got {shown}") from None
-    is_float = dtype.kind == "f" or dtype == BFLOAT16  # ml_dtypes' bfloat16 has kind "V"
+    is_float = _is_float(dtype)  # ml_dtypes' bfloat16 has kind "V"
     if is_float and finite and not np.isfinite(cast.astype(np.float64)):
         raise ValueError(f"{name} {value!r} is not finite in {dtype}")
     return cast

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import _keras_compat
 from .._dtypes import BFLOAT16
+from .._dtypes import is_float as _is_float
 from .._validate import check_real as _check_real
 from ._base import Initializer, _cast_scalar
 
@@ -113,7 +114,7 @@ class Constant(Initializer):
             ) from None
         with np.errstate(over="ignore", invalid="ignore"):
             cast = self.value.astype(dtype)
-        is_float = dtype.kind == "f" or dtype == BFLOAT16
+        is_float = _is_float(dtype)
         if is_float and not np.array_equal(
             np.isfinite(cast.astype(np.float64)), np.isfinite(self.value.astype(np.float64))
         ):

@@ -29,8 +29,8 @@ file system itself (missing file, permissions, disk full) raises ``OSError``.
 
 Layout
 ------
-One module per concern, every name re-exported here (where the rest of
-fastinit and the tests find, and replace, them): ``_base`` (the
+One module per concern; the public names, and the checks and writers the
+rest of fastinit shares, are re-exported here: ``_base`` (the
 :class:`Checkpoint` interface, the checks the formats share), ``_safetensors``,
 ``_npy`` (``.npy`` and ``.npz``), ``_hdf5``, ``_output`` (all-or-nothing
 output, free space, the streaming writer), ``_dispatch`` (:func:`load`,
@@ -42,32 +42,18 @@ from __future__ import annotations
 
 import os  # noqa: F401 (re-exported: tests replace os.statvfs through fastinit.io.os)
 
-from ._base import (  # noqa: F401 (re-exported)
-    _MAX_BYTES,
-    _MAX_NDIM,
+from ._base import (  # noqa: F401 (re-exported: shared by params, schemes, the writers)
     Checkpoint,
     MappingCheckpoint,
-    _drop_pages,
     can_cast,
     check_dims,
     name_list,
     shape_str,
 )
-from ._dispatch import _FORMATS, _LOADERS, _sniff, as_checkpoint, load, save  # noqa: F401
-from ._hdf5 import _H5_ERRORS, _HDF5_SIGNATURE, H5Checkpoint, _Refused  # noqa: F401
-from ._npy import (  # noqa: F401 (re-exported)
-    _DEFLATE_RATIO,
-    _NPY_MAGIC,
-    _NPY_MAX_HEADER,
-    _ZIP_ERRORS,
-    NpyCheckpoint,
-    NpzCheckpoint,
-    _npy_header,
-    _read_exactly,
-)
+from ._dispatch import as_checkpoint, load, save  # noqa: F401
+from ._hdf5 import H5Checkpoint  # noqa: F401
+from ._npy import NpyCheckpoint, NpzCheckpoint  # noqa: F401
 from ._output import (  # noqa: F401 (re-exported)
-    _array_bytes,
-    _sync_file_range,
     _Writeback,
     atomic_output,
     check_free_space,
@@ -76,15 +62,7 @@ from ._output import (  # noqa: F401 (re-exported)
     write_safetensors_stream,
 )
 from ._pretrained import Pretrained
-from ._safetensors import (  # noqa: F401 (re-exported)
-    _NP_TO_ST,
-    _ST_ITEMSIZE,
-    _ST_MAX_HEADER,
-    _ST_TO_NP,
-    SafetensorsCheckpoint,
-    _check_utf8,
-    safetensors_layout,
-)
+from ._safetensors import SafetensorsCheckpoint, safetensors_layout  # noqa: F401
 
 __all__ = ["Checkpoint", "Pretrained", "load", "save"]
 

@@ -59,6 +59,7 @@ from .._dtypes import FLOAT_DTYPES, FLOAT_NAMES
 from .._regions import runs as _runs
 from .._validate import check_shape
 from ..fans import MODES, compute_fans, mode_fan
+from ..initializers.random import TRUNCATED_STDDEV_CORRECTION
 from . import _bridge
 from ._bridge import seed_from_key_data
 
@@ -88,7 +89,7 @@ __all__ = [
 
 #: stddev of the standard normal truncated to (-2, 2): variance_scaling divides
 #: by it so the truncated samples have the intended standard deviation.
-TRUNCATED_NORMAL_STD_2 = 0.87962566103423978
+TRUNCATED_NORMAL_STD_2 = TRUNCATED_STDDEV_CORRECTION
 #: stddev of the complex standard normal truncated to modulus 2 (JAX's constant).
 COMPLEX_TRUNCATED_NORMAL_STD_2 = 0.95311164380491208
 
@@ -108,10 +109,6 @@ class Initializer(typing.Protocol):
 
     def __call__(self, key, shape, dtype=None, out_sharding=None):
         raise NotImplementedError
-
-
-def _jax():
-    return _bridge.jax_module()
 
 
 def _default_float():

@@ -19,6 +19,7 @@ import sys
 import numpy as np
 
 from .._core import resolve_seed
+from .._regions import check_region
 
 _jax_module = None
 _jax_checked = False
@@ -146,16 +147,6 @@ def resolve_sharding(out_sharding, jax):
     return out_sharding
 
 
-def box_of(index, shape):
-    """``[(start, stop), ...]`` of a tuple of slices (one shard's index)."""
-    box = []
-    for axis, n in enumerate(shape):
-        sl = index[axis] if axis < len(index) else slice(None)
-        start, stop, _ = sl.indices(n)
-        box.append((start, max(start, stop)))
-    return box
-
-
 def run(plan, key, out_sharding):
     """Values of ``plan`` for ``key``: NumPy without JAX, else a JAX array."""
     jax = jax_module()
@@ -174,7 +165,7 @@ def run(plan, key, out_sharding):
     sharding = resolve_sharding(out_sharding, jax)
 
     def shard(index):
-        box = box_of(index, plan.shape)
+        box = check_region(index, plan.shape)  # one shard's index: a tuple of slices
         out = np.empty(tuple(b - a for a, b in box), plan.out_dtype)
         plan.fill(out, box, value)
         return out

@@ -11,39 +11,17 @@ its local shard, computed from that shard's region of the global tensor
 from __future__ import annotations
 
 import itertools
-import sys
 
 import numpy as np
 import torch
 
 from .._core import resolve_seed
+from ..torch._dtensor import index_runs, is_dtensor, shard_indices
+from ..torch._fast import NUMPY_DTYPES
 from ._roles import clean_name
-
-_NP_DTYPES = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
-
-
-def _is_dtensor(t):
-    module = sys.modules.get("torch.distributed.tensor")
-    cls = getattr(module, "DTensor", None)
-    return cls is not None and isinstance(t, cls)
-
-
-def _runs(index):
-    """(local start, global start, length) of each run of consecutive global indices."""
-    if len(index) == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(index) != 1) + 1
-    starts = np.concatenate(([0], breaks))
-    stops = np.concatenate((breaks, [len(index)]))
-    return [(int(s), int(index[s]), int(e - s)) for s, e in zip(starts, stops)]
 
 
 def _fill_dtensor(name, t, init):
-    try:
-        from ..torch._dtensor import shard_indices
-    except ImportError:  # pragma: no cover - this installation has no DTensor support
-        raise ValueError(f"{name}: a DTensor parameter needs fastinit's DTensor support "
-                         "(fastinit.torch._dtensor)") from None
     index = shard_indices(t)
     if index is None:
         raise ValueError(f"{name}: the DTensor's placements {t.placements} are not ones "
@@ -52,27 +30,25 @@ def _fill_dtensor(name, t, init):
     shape = tuple(int(n) for n in t.shape)
     buf = np.empty(tuple(local.shape), np.float64 if local.dtype == torch.float64
                    else np.float32)
-    for combo in itertools.product(*(_runs(ix) for ix in index)):
+    prepared = init.prepare(shape, buf.dtype)  # checked once, then filled run by run
+    for combo in itertools.product(*(index_runs(ix) for ix in index)):
         lo = tuple(slice(ls, ls + n) for ls, _, n in combo)
         region = tuple(slice(gs, gs + n) for _, gs, n in combo)
-        init(shape, buf.dtype, region=region, out=buf[lo])
+        prepared.fill(buf[lo], region=region)
     local.copy_(torch.from_numpy(buf))
 
 
 def _fill(name, param, init):
     t = param.detach()
-    if _is_dtensor(t):
+    if is_dtensor(t):
         _fill_dtensor(name, t, init)
         return
     shape = tuple(t.shape)
-    if t.device.type == "cpu" and t.is_contiguous():
-        if t.dtype == torch.bfloat16:
-            import ml_dtypes
-            init(shape, "bfloat16", out=t.view(torch.int16).numpy().view(ml_dtypes.bfloat16))
-            return
-        if t.dtype in _NP_DTYPES:
-            init(shape, np.dtype(_NP_DTYPES[t.dtype]), out=t.numpy())
-            return
+    dtype = NUMPY_DTYPES.get(t.dtype)
+    if t.device.type == "cpu" and t.is_contiguous() and dtype is not None:
+        view = t.view(torch.int16).numpy().view(dtype) if t.dtype == torch.bfloat16 else t.numpy()
+        init(shape, dtype, out=view)
+        return
     values = init(shape, np.float64 if t.dtype == torch.float64 else np.float32)
     t.copy_(torch.from_numpy(values))
 

@@ -47,10 +47,10 @@ True
 from __future__ import annotations
 
 # the fast path, seeds, gains and fans (everything the other modules share)
-from ._fast import (  # noqa: F401 (re-exported, two private tables too)
-    _NUMPY_DTYPE,
+from ._fast import (  # noqa: F401 (re-exported, torch's own functions too)
     _TORCH,
     INIT_NAMES,
+    NUMPY_DTYPES,
     PRIVATE_NAMES,
     calculate_gain,
     fill_normal,
@@ -77,19 +77,7 @@ from ._libs import (  # noqa: F401
 from ._materialize import deferred, materialize
 
 # the torch.nn.init functions
-from ._nn_init import (  # noqa: F401
-    _SPARSE_PATTERN_SALT,
-    _fill_collapsed_window,
-    _fill_kaiming,
-    _fill_normal,
-    _fill_orthogonal,
-    _fill_sparse,
-    _fill_trunc_normal,
-    _fill_uniform,
-    _make_deprecate,
-    _orthogonal_matrix,
-    _sparse_zero,
-    _std_units,
+from ._nn_init import (
     constant,
     constant_,
     dirac,
@@ -119,28 +107,7 @@ from ._nn_init import (  # noqa: F401
 
 # patch() and its kin; reset_parameters() and its per-module-type plans
 from ._patch import disable, enable, is_enabled, patch
-from ._reset import (  # noqa: F401
-    _KNOWN,
-    _LARGE,
-    _apply_plan,
-    _entries,
-    _kaiming_sqrt5,
-    _known_plan,
-    _named_streams,
-    _plan_affine,
-    _plan_batchnorm,
-    _plan_bilinear,
-    _plan_embedding,
-    _plan_linear,
-    _plan_mha,
-    _plan_prelu,
-    _plan_rnn,
-    _plan_transformer,
-    _run_entry,
-    _run_plan,
-    _xavier_uniform_plan,
-    reset_parameters,
-)
+from ._reset import reset_parameters
 
 # every function of torch.nn.init, timm's trunc_normal_tf_, variance_scaling_ and
 # lecun_normal_, and patch(), enable(), disable(), is_enabled(), reset_parameters(),

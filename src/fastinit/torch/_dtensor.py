@@ -134,7 +134,7 @@ def shard_view(dtensor, numpy_view):
     return ShardView(view, tuple(int(n) for n in dtensor.shape), index)
 
 
-def _runs_1d(index):
+def index_runs(index):
     """Maximal runs of consecutive global indices: list of (local start, global start, length)."""
     n = len(index)
     if n == 0:
@@ -174,7 +174,7 @@ class ShardView:
             return
         ndim = len(shape)
         whole = [len(ix) == n and (n == 0 or (ix[0] == 0 and ix[-1] == n - 1
-                                             and len(_runs_1d(ix)) == 1))
+                                             and len(index_runs(ix)) == 1))
                  for ix, n in zip(index, shape)]
         k = ndim
         while k > 0 and whole[k - 1]:
@@ -184,7 +184,7 @@ class ShardView:
             return
         strides = [math.prod(shape[d + 1:]) for d in range(ndim)]
         run_axis = k - 1
-        axis_runs = _runs_1d(index[run_axis])
+        axis_runs = index_runs(index[run_axis])
         lead = range(run_axis)
         for position in itertools.product(*(range(len(index[d])) for d in lead)):
             base = sum(int(index[d][i]) * strides[d] for d, i in zip(lead, position))

@@ -50,7 +50,7 @@ _MASK64 = (1 << 64) - 1
 # routing module, ``_patch``; read by :func:`_seed_stream`); None: seeds come
 # from torch's RNG.
 _seeder = None
-_NUMPY_DTYPE = {
+NUMPY_DTYPES = {
     torch.float32: np.dtype(np.float32),
     torch.float64: np.dtype(np.float64),
     torch.float16: np.dtype(np.float16),
@@ -83,7 +83,7 @@ def _numpy_view(tensor):
         if _dtensor.is_dtensor(tensor):  # its local shard, at its global offsets
             return _dtensor.shard_view(tensor, _numpy_view)
         return None
-    dtype = _NUMPY_DTYPE.get(tensor.dtype)
+    dtype = NUMPY_DTYPES.get(tensor.dtype)
     if dtype is None or tensor.device.type != "cpu" or tensor.layout is not torch.strided:
         return None
     if _modes_active():

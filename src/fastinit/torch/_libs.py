@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from ..fans import mode_fan
+from ..initializers.random import TRUNCATED_STDDEV_CORRECTION
 from . import _fast, _nn_init
 
 _TORCH_PRIVATE = {name: getattr(torch.nn.init, name) for name in _fast.PRIVATE_NAMES}
@@ -144,7 +145,6 @@ def _no_grad_zero_(tensor):
 # timm's functions
 
 # the standard deviation of N(0, 1) truncated to [-2, 2] (timm's, JAX's constant)
-_TRUNC_STD_2 = 0.87962566103423978
 
 
 def _fill_trunc_normal_tf(view, draw, mean, std, a, b):
@@ -225,7 +225,7 @@ def variance_scaling_(tensor, scale=1.0, mode="fan_in", distribution="normal", g
     """
     variance = _variance(tensor, scale, mode)
     if distribution == "truncated_normal":
-        return trunc_normal_tf_(tensor, std=math.sqrt(variance) / _TRUNC_STD_2,
+        return trunc_normal_tf_(tensor, std=math.sqrt(variance) / TRUNCATED_STDDEV_CORRECTION,
                                 generator=generator)
     if distribution == "normal":
         return _nn_init.normal_(tensor, 0.0, math.sqrt(variance), generator)

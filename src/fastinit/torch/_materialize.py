@@ -266,7 +266,7 @@ class _FillMode(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         if _is_method(func) and args and isinstance(args[0], torch.Tensor):
             t = args[0]
-            if name in ("uniform_", "normal_") and t.dtype in _fast._NUMPY_DTYPE:
+            if name in ("uniform_", "normal_") and t.dtype in _fast.NUMPY_DTYPES:
                 a, b = (0.0, 1.0)
                 names = ("from", "to") if name == "uniform_" else ("mean", "std")
                 vals = list(args[1:3]) + [kwargs.get(n) for n in names[len(args) - 1:]]
