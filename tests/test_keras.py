@@ -307,6 +307,16 @@ def test_seed_generator_draws_per_call_as_keras():
     assert as_numpy(layer.kernel).std() > 0
 
 
+@pytest.mark.parametrize("cls", [fi.RandomNormal, fi.GlorotUniform, fi.Orthogonal])
+def test_seed_generator_draws_once_per_prepared_fill(cls):
+    # init.prepare() makes one draw, which every fill of the Prepared uses
+    prepared = cls(seed=keras.random.SeedGenerator(3)).prepare((6, 4))
+    top, bottom = prepared.fill(region=(slice(0, 3),)), prepared.fill(region=(slice(3, 6),))
+    assert np.concatenate([top, bottom]).tobytes() == prepared.fill().tobytes()
+    # ... and it is the draw a plain call of a fresh twin makes
+    assert cls(seed=keras.random.SeedGenerator(3))((6, 4)).tobytes() == prepared.fill().tobytes()
+
+
 def test_constant_array_broadcasts_as_keras():
     value = np.array([1.0, -2.0, 3.5], np.float32)
     ours = fi.Constant(value)((2, 3))

@@ -210,15 +210,19 @@ class Orthogonal(_RandomInitializer):
                 f"got shape {shape} of rank {len(shape)}"
             )
         _cast_scalar(self.gain, dtype, "gain")
+        return self._call_seed()  # one draw per prepared fill (a SeedGenerator's too)
 
-    def matrix(self, shape):
-        """The float64 result for ``shape`` (before rounding to the dtype)."""
+    def matrix(self, shape, seed=None):
+        """The float64 result for ``shape`` (before rounding to the dtype); ``seed``:
+        the fastinit seed of this call (default: the initializer's, or a fresh
+        draw from its SeedGenerator)."""
         rows = math.prod(shape[:-1])
         cols = shape[-1]
         if rows == 0 or cols == 0:
             return np.zeros(shape)
         a = np.empty((max(rows, cols), min(rows, cols)), np.float64)
-        fill_normal(a, 0.0, 1.0, seed=self._call_seed(), stream=self.stream)
+        fill_normal(a, 0.0, 1.0, seed=self._call_seed() if seed is None else seed,
+                    stream=self.stream)
         q, r = np.linalg.qr(a)
         # Multiply each column by the sign of R's diagonal (a zero counts as
         # +1), so that Q does not depend on the QR implementation's convention.
@@ -227,8 +231,8 @@ class Orthogonal(_RandomInitializer):
             q = q.T
         return self.gain * q.reshape(shape)
 
-    def _fill(self, out, shape, box, prepared):
-        full = self.matrix(shape)
+    def _fill(self, out, shape, box, seed):
+        full = self.matrix(shape, seed)
         # one rounding pass straight into out (no intermediate cast copy)
         np.copyto(out, full[tuple(slice(a, b) for a, b in box)], casting="unsafe")
 

@@ -54,7 +54,7 @@ import typing
 
 import numpy as np
 
-from .._core import fill_normal, fill_truncated_normal, fill_uniform
+from .._core import PreparedFill, fill_normal
 from .._dtypes import FLOAT_DTYPES, FLOAT_NAMES
 from .._regions import runs as _runs
 from .._validate import check_shape
@@ -189,12 +189,17 @@ class _ConstantPlan(_Plan):
         super().__init__(shape, dtype, fill)
 
 
-def _elementwise(fill_fn, *params, negate=False):
-    """``make(shape) -> fill(out, box, seed)`` of a real fastinit fill, by C-order offsets."""
+def _elementwise(dist, *params, negate=False):
+    """``make(shape) -> fill(out, box, seed)`` of a real fastinit fill (``dist`` as
+    :class:`~fastinit._core.PreparedFill` names it), by C-order offsets: the
+    parameters are checked once per fill, then each contiguous run is written."""
     def make(shape):
         def fill(out, box, seed):
+            prepared = None
             for view, offset in _runs(out, shape, box):
-                fill_fn(view, *params, seed=seed, offset=offset)
+                if prepared is None:
+                    prepared = PreparedFill(dist, view.dtype, *params, seed=seed)
+                prepared(view, offset)
             if negate:
                 np.negative(out, out=out)
         return fill
@@ -287,7 +292,7 @@ def uniform(scale=1e-2, dtype=None):
     scale = float(scale)
 
     def init(key, shape, dtype=dtype, out_sharding=None):
-        make = _elementwise(fill_uniform, 0.0, abs(scale), negate=scale < 0)
+        make = _elementwise("uniform", 0.0, abs(scale), negate=scale < 0)
         plan = _plan(_check_shape(shape), _check_dtype(dtype), make)
         return _bridge.run(plan, key, out_sharding)
     return init
@@ -308,8 +313,8 @@ def normal(stddev=1e-2, dtype=None):
     def init(key, shape, dtype=dtype, out_sharding=None):
         # complex: real and imaginary parts each N(0, stddev**2 / 2), as jax.random.normal
         plan = _plan(_check_shape(shape), _check_dtype(dtype, complex_ok=True),
-                     _elementwise(fill_normal, 0.0, abs(stddev)),
-                     complex_make=_elementwise(fill_normal, 0.0, abs(stddev) / math.sqrt(2)))
+                     _elementwise("normal", 0.0, abs(stddev)),
+                     complex_make=_elementwise("normal", 0.0, abs(stddev) / math.sqrt(2)))
         return _bridge.run(plan, key, out_sharding)
     return init
 
@@ -336,7 +341,7 @@ def truncated_normal(stddev=1e-2, dtype=None, lower=-2.0, upper=2.0):
 
     def init(key, shape, dtype=dtype, out_sharding=None):
         plan = _plan(_check_shape(shape), _check_dtype(dtype),
-                     _elementwise(fill_truncated_normal, 0.0, abs(stddev), a, b))
+                     _elementwise("truncated_normal", 0.0, abs(stddev), a, b))
         return _bridge.run(plan, key, out_sharding)
     return init
 
@@ -390,20 +395,20 @@ def variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_a
         complex_make = complex_transform = None
         if distribution == "truncated_normal":
             stddev = math.sqrt(variance) / TRUNCATED_NORMAL_STD_2
-            make = _elementwise(fill_truncated_normal, 0.0, stddev, -2.0, 2.0)
+            make = _elementwise("truncated_normal", 0.0, stddev, -2.0, 2.0)
             # complex: modulus of a complex normal truncated to 2, uniform angle
             c_std = math.sqrt(variance) / COMPLEX_TRUNCATED_NORMAL_STD_2
             t = 1 - math.exp(-4.0)
-            complex_make = _elementwise(fill_uniform, 0.0, 1.0)
+            complex_make = _elementwise("uniform", 0.0, 1.0)
             complex_transform = _polar(lambda u: np.sqrt(-np.log1p(-t * u)) * c_std)
         elif distribution == "normal":
-            make = _elementwise(fill_normal, 0.0, math.sqrt(variance))
-            complex_make = _elementwise(fill_normal, 0.0, math.sqrt(variance / 2))
+            make = _elementwise("normal", 0.0, math.sqrt(variance))
+            complex_make = _elementwise("normal", 0.0, math.sqrt(variance / 2))
         else:
             limit = math.sqrt(3 * variance)
-            make = _elementwise(fill_uniform, -limit, limit)
+            make = _elementwise("uniform", -limit, limit)
             # complex: uniform on the disk of radius sqrt(2 variance)
-            complex_make = _elementwise(fill_uniform, 0.0, 1.0)
+            complex_make = _elementwise("uniform", 0.0, 1.0)
             complex_transform = _polar(lambda u: np.sqrt(2 * u) * math.sqrt(variance))
         plan = _plan(shape, dt, make, complex_make=complex_make,
                      complex_transform=complex_transform)
