@@ -46,6 +46,7 @@ import re
 import numpy as np
 
 from ._hf_model import canonical_hash
+from ._regions import whole_filler
 
 __all__ = ["SpecSource", "parse_max_shard_size", "shard_plan", "write_checkpoint"]
 
@@ -198,6 +199,12 @@ class SpecSource:
             self._plan = plan
         return self._plan
 
+    def set_layout(self, layout):
+        """The fans' layout of the rank >= 2 initializers (applied to the plan if built)."""
+        self.layout = layout
+        if self._plan is not None:
+            apply_layout(self._plan, layout)
+
     def tensors(self):
         return [(t.name, t.shape, t.dtype) for t in self.plan().tensors]
 
@@ -231,16 +238,8 @@ class SpecSource:
 
 def block_filler(t):
     """``fill(region, out)`` writing planned tensor ``t``'s values block by block."""
-    if getattr(t.init, "shardable", True) is False:
-        held = {}
-
-        def fill_whole(region, out):  # e.g. Orthogonal's QR couples every entry: once
-            if "full" not in held:
-                held["full"] = t.fill()
-            out[...] = held["full"][region]
-            if all(s.stop == n for s, n in zip(region, t.shape)):
-                held.clear()
-        return fill_whole
+    if getattr(t.init, "shardable", True) is False:  # e.g. Orthogonal's QR: once
+        return whole_filler(t.fill, t.shape)
 
     def fill(region, out):
         t.fill(out, region)
@@ -291,10 +290,11 @@ def _expected_header(layout, k):
     return header, len(header) + (order[-1][4] if order else 0)
 
 
-def shard_is_complete(directory, layout, k):
-    """True when shard ``k`` is in place with this run's exact header and full size."""
+def shard_is_complete(directory, layout, k, expected=None):
+    """True when shard ``k`` is in place with this run's exact header and full size
+    (``expected``: its ``(header, size)``, when the caller has computed them)."""
     path = os.path.join(directory, layout.names[k])
-    header, size = _expected_header(layout, k)
+    header, size = expected or _expected_header(layout, k)
     try:
         if os.path.getsize(path) != size:
             return False
@@ -304,11 +304,14 @@ def shard_is_complete(directory, layout, k):
         return False
 
 
-def write_shard(directory, source, max_shard_size, k, chunk_bytes=16 << 20, progress=None):
-    """Write shard ``k`` of ``source``'s checkpoint into ``directory``; return its size."""
+def write_shard(directory, source, max_shard_size, k, chunk_bytes=16 << 20, progress=None,
+                layout=None):
+    """Write shard ``k`` of ``source``'s checkpoint into ``directory``; return its size.
+    ``layout``: the run's :class:`Layout`, when the caller has it (else built here)."""
     from .io import write_safetensors_stream
 
-    layout = Layout(source, max_shard_size)
+    if layout is None:
+        layout = Layout(source, max_shard_size)
     entries = layout.shard_tensors(k)
     fills = source.fills([name for name, _, _ in entries])
     tensors = [(name, shape, dtype, fills[name]) for name, shape, dtype in entries]
@@ -326,11 +329,11 @@ def _write_shard_task(directory, source, max_shard_size, k, chunk_bytes):
 
 
 def _write_json(path, obj):
-    from .io import atomic_output
+    from .io import _output
 
     data = (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    with atomic_output(path) as f:
-        f.write(data)
+    with _output.atomic_output(path) as f:
+        _output.write_fully(f, data, path)
 
 
 def write_checkpoint(directory, source, *, max_shard_size=_DEFAULT_MAX_SHARD,
@@ -347,18 +350,19 @@ def write_checkpoint(directory, source, *, max_shard_size=_DEFAULT_MAX_SHARD,
 
     os.makedirs(directory, exist_ok=True)
     layout = Layout(source, max_shard_size)
+    expected = [_expected_header(layout, k) for k in range(len(layout.shards))]
     todo, kept = [], []
     for k in range(len(layout.shards)):
-        if resume and shard_is_complete(directory, layout, k):
+        if resume and shard_is_complete(directory, layout, k, expected[k]):
             kept.append(k)
         else:
             todo.append(k)
-    need = sum(_expected_header(layout, k)[1] for k in todo)
+    need = sum(expected[k][1] for k in todo)
     check_free_space(os.path.join(directory, "x"), need)
     if workers is not None or scheduler is not None:
         _run_dask(directory, source, max_shard_size, todo, chunk_bytes, workers, scheduler)
     else:
-        _write_local(directory, source, max_shard_size, todo, chunk_bytes, progress)
+        _write_local(directory, source, layout, todo, chunk_bytes, progress)
     index_name = None
     if len(layout.shards) > 1:
         index_name = INDEX_NAME
@@ -371,7 +375,7 @@ def write_checkpoint(directory, source, *, max_shard_size=_DEFAULT_MAX_SHARD,
             "tensors": len(layout.tensors)}
 
 
-def _write_local(directory, source, max_shard_size, todo, chunk_bytes, progress):
+def _write_local(directory, source, layout, todo, chunk_bytes, progress):
     """Write the shards ``todo`` in this process, two at a time.
 
     Each shard ends with an ``fsync`` that waits for the disk; with two shards
@@ -383,11 +387,12 @@ def _write_local(directory, source, max_shard_size, todo, chunk_bytes, progress)
     source.prepare()  # one-time work (the spec, the recording walk) before the threads
     if len(todo) <= 1:
         for k in todo:
-            write_shard(directory, source, max_shard_size, k, chunk_bytes, progress)
+            write_shard(directory, source, layout.max_shard_size, k, chunk_bytes, progress,
+                        layout)
         return
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fastinit-shard") as pool:
-        futures = [pool.submit(write_shard, directory, source, max_shard_size, k, chunk_bytes,
-                               progress) for k in todo]
+        futures = [pool.submit(write_shard, directory, source, layout.max_shard_size, k,
+                               chunk_bytes, progress, layout) for k in todo]
         for f in futures:
             f.result()
 
@@ -459,8 +464,7 @@ def run_cli(args):
                                 scheme=getattr(args, "scheme", None))
             if source.scheme is None:  # the fans' layout, as for a single file
                 layout, why = cli_layout(args, source.plan())
-                source.close()
-                source.layout = layout
+                source.set_layout(layout)
                 if why and not args.quiet:
                     print(f"fastinit init: layout {layout} ({why})", file=sys.stderr)
         threads = (num_threads(args.threads) if args.threads is not None

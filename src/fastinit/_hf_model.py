@@ -43,6 +43,7 @@ written.  Buffers keep the model's own init.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -50,6 +51,8 @@ import os
 import threading
 
 import numpy as np
+
+from ._regions import whole_filler
 
 
 def canonical_hash(obj):
@@ -346,9 +349,9 @@ class HFSource:
 
     def records(self):
         """name -> list of recorded ops (None: compute whole); the walk runs once."""
-        self._model()
+        model = self._model()
         if self._state["records"] is None:
-            self._state["records"] = _record_all(self._model(), self.seed)
+            self._state["records"] = _record_all(model, self.seed)
         return self._state["records"]
 
     def fills(self, names):
@@ -365,7 +368,8 @@ class HFSource:
             elif ops is not None:
                 out[name] = _replay_fill(ops, tuple(t.shape), t.dtype, self.seed)
             else:
-                out[name] = _whole_fill(self, name)
+                out[name] = whole_filler(functools.partial(_compute_whole, self, name),
+                                         tuple(t.shape))
         return out
 
 
@@ -449,25 +453,16 @@ def _replay_fill(ops, shape, torch_dtype, seed):
 
 
 def _scheme_fill(init, shape):
-    """fill(region, out) from a scheme's initializer: its values at the block's region."""
-    def fill(region, out):
-        init(shape, out.dtype, out=out, region=region)
-    return fill
-
-
-def _whole_fill(source, name):
-    """fill(region, out) from the tensor computed whole (the walk with it alone real)."""
-    held = {}
+    """fill(region, out) from a scheme's initializer: its values at the block's region
+    (the initializer prepared once, on the first block, for the blocks' dtype)."""
+    prepared = {}
 
     def fill(region, out):
-        if "value" not in held:
-            held["value"] = _compute_whole(source, name)
-        out[...] = held["value"][region]
-        if all(s.stop == n for s, n in zip(region, held["value"].shape)):
-            held.clear()
+        p = prepared.get(out.dtype)
+        if p is None:
+            p = prepared[out.dtype] = init.prepare(shape, out.dtype)
+        p.fill(out, region=region)
     return fill
-
-
 
 
 def _compute_whole(source, name):

@@ -8,7 +8,7 @@ import itertools
 import math
 import numbers
 
-__all__ = ["check_region", "runs"]
+__all__ = ["check_region", "runs", "whole_filler"]
 
 
 def check_region(region, shape):
@@ -80,3 +80,20 @@ def runs(out, shape, box):
         offset = base + sum(i * s for i, s in zip(index, strides))
         local = tuple(i - start for i, (start, _) in zip(index, lead))
         yield out[local], offset
+
+
+def whole_filler(compute, shape):
+    """``fill(region, out)`` for a block writer, from values that only exist
+    whole (an Orthogonal matrix, a tensor its model computes in one piece):
+    ``compute()`` runs on the first block, each block is copied out of it, and
+    the values are released after the block that reaches the end of every axis
+    (the writers go in C order, so that is the last)."""
+    held = {}
+
+    def fill(region, out):
+        if "values" not in held:
+            held["values"] = compute()
+        out[...] = held["values"][region]
+        if all(s.stop == n for s, n in zip(region, shape)):
+            held.clear()
+    return fill
