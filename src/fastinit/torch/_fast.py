@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils._device import DeviceContext
 
-from .._core import fill_normal, fill_raw, fill_truncated_normal, fill_uniform
+from .._core import fill_normal, fill_raw, fill_truncated_normal, fill_uniform, stream_id
 from .._dtypes import BFLOAT16
 from ..fans import compute_fans
 from . import _dtensor
@@ -262,3 +262,15 @@ def _kaiming_std(tensor, a, mode, nonlinearity):
     fan = _correct_fan(tensor, mode)
     gain = calculate_gain(nonlinearity, a)
     return gain / math.sqrt(fan)
+
+
+def _reset_method(module):
+    """A module's own ``reset_parameters`` (``_reset_parameters`` for MultiheadAttention
+    and Transformer), or None."""
+    return getattr(module, "reset_parameters", None) or getattr(module, "_reset_parameters", None)
+
+
+def _torch_seed(seed, label):
+    """The seed of a torch generator for ``label`` under ``seed`` (63 bits, as
+    ``manual_seed`` takes): code that still draws from torch's RNG is reproducible."""
+    return stream_id(f"{seed}:{label}") >> 1

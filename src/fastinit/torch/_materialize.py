@@ -136,7 +136,7 @@ def _first_tensor(args, kwargs):
 
 def _generator_for(seed, stream, device):
     gen = torch.Generator(device=device)
-    gen.manual_seed(stream_id(f"{seed}:{stream}") >> 1)
+    gen.manual_seed(_fast._torch_seed(seed, stream))
     return gen
 
 
@@ -412,7 +412,7 @@ def _hf_init(model):
 def _reset_all(module):
     # children before parents, as at construction: a parent's scheme wins
     for m in reversed(list(module.modules())):
-        method = getattr(m, "reset_parameters", None) or getattr(m, "_reset_parameters", None)
+        method = _fast._reset_method(m)
         if callable(method):
             method()
         elif callable(getattr(m, "reset_running_stats", None)):
@@ -431,7 +431,7 @@ def _fill_gaps(module, target_of):
                 if id(t) in target_of and not target_of[id(t)].written]
 
     for m in reversed(list(module.modules())):
-        method = getattr(m, "reset_parameters", None) or getattr(m, "_reset_parameters", None)
+        method = _fast._reset_method(m)
         if not callable(method):
             method = getattr(m, "reset_running_stats", None)
         if not callable(method) or not unwritten(m):
@@ -551,7 +551,8 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
     if not isinstance(strict, bool):
         raise TypeError(f"strict must be a bool; got {type(strict).__name__}")
 
-    named_meta = [(n, t) for n, t in _named_tensors(module) if t.device.type == "meta"]
+    named = list(_named_tensors(module))
+    named_meta = [(n, t) for n, t in named if t.device.type == "meta"]
     recorders = []
     for _, t in named_meta:
         rec = _DEFERRED.get(_skey(t))
@@ -563,7 +564,7 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
     # with to_empty) is initialized whole.
     kept = []
     if named_meta:
-        kept = [(t, t.detach().clone()) for _, t in _named_tensors(module) if not t.is_meta]
+        kept = [(t, t.detach().clone()) for _, t in named if not t.is_meta]
         _allocate(module, device)
 
     mode = _FillMode(seed)
@@ -576,7 +577,7 @@ def materialize(module, *, seed, device="cpu", strict=True, scheme=None):
         mode.add(t, target)
     with torch.random.fork_rng(devices=[]):
         # whatever still draws from torch's RNG is reproducible and leaves the caller's alone
-        torch.default_generator.manual_seed(stream_id(f"{seed}:fastinit.materialize") >> 1)
+        torch.default_generator.manual_seed(_fast._torch_seed(seed, "fastinit.materialize"))
         if recorders:
             real_of = {n: allocated[n][0] for n, _ in named_meta if n in allocated}
             _replay(recorders, named_meta, real_of, mode, device)

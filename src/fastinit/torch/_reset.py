@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .._core import get_num_threads, resolve_seed, stream_id
+from . import _fast
 from ._fast import (
     _fans,
     _local,
@@ -219,7 +220,7 @@ def _named_streams(registry, seed, module_name):
     try:
         with torch.random.fork_rng(devices=[]):
             # the CPU generator only: torch.manual_seed would reseed CUDA's too
-            torch.default_generator.manual_seed(stream_id(f"{seed}:{module_name}") >> 1)
+            torch.default_generator.manual_seed(_fast._torch_seed(seed, module_name))
             yield
     finally:
         _local.registry = previous
@@ -320,7 +321,7 @@ def reset_parameters(module, *, seed, prefix=""):
                     pending[id(p)] = (p, spec)
                     covered.add(id(p))
                 continue
-            method = getattr(m, "reset_parameters", None) or getattr(m, "_reset_parameters", None)
+            method = _fast._reset_method(m)
             if callable(method):
                 _run_plan(_entries(pending, registry))  # the module may read its children
                 pending.clear()
