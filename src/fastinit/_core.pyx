@@ -47,12 +47,7 @@ STREAM_VERSION = FI_STREAM_VERSION
 # ---------------------------------------------------------------------------
 # dtypes
 
-try:
-    import ml_dtypes as _ml_dtypes
-    _BF16 = np.dtype(_ml_dtypes.bfloat16)
-except ImportError:  # pragma: no cover - ml_dtypes is a dependency
-    _ml_dtypes = None
-    _BF16 = None
+from ._dtypes import BFLOAT16 as _BF16  # ml_dtypes' bfloat16 (a dependency)
 
 _FLOAT_NAMES = "float16, bfloat16, float32 or float64"
 # largest finite value of each output dtype, for parameter checks
@@ -488,7 +483,7 @@ ctypedef struct _layout:
     Py_ssize_t shape[_MAXDIM]
     Py_ssize_t strides[_MAXDIM]
 
-cdef int _BF16_NUM = -1 if _BF16 is None else _BF16.num
+cdef int _BF16_NUM = _BF16.num
 cdef int _NPY_HALF = np.dtype(np.float16).num
 
 
@@ -505,7 +500,7 @@ cdef int _dtype_code(cnp.dtype dt, bint raw, str what) except -1:
         return FI_F64
     if tn == _NPY_HALF:
         return FI_F16
-    if tn == _BF16_NUM and _BF16_NUM >= 0:
+    if tn == _BF16_NUM:
         return FI_BF16
     raise TypeError(f"{what} {_FLOAT_NAMES}; got {dt}")
 
@@ -836,6 +831,7 @@ cdef object _prepared_fill(object out, int dist, double p0, double p1, double p2
 _DISTS = {"raw": FI_RAW, "uniform": FI_UNIFORM, "normal": FI_NORMAL,
           "truncated_normal": FI_TRUNCNORM}
 # the fill functions' defaults of p0..p3, by distribution
+_DIST_NAMES = {v: k for k, v in _DISTS.items()}
 _DEFAULTS = {FI_RAW: (0.0, 0.0, 0.0, 0.0), FI_UNIFORM: (0.0, 1.0, 0.0, 0.0),
              FI_NORMAL: (0.0, 1.0, 0.0, 0.0), FI_TRUNCNORM: (0.0, 1.0, -2.0, 2.0)}
 
@@ -921,13 +917,11 @@ cdef class PreparedFill:
         return out
 
     def __reduce__(self):
-        names = {v: k for k, v in _DISTS.items()}
         return (_rebuild_prepared_fill,
-                (names[self.dist], self.dtype, self._params, self.seed, self.stream))
+                (_DIST_NAMES[self.dist], self.dtype, self._params, self.seed, self.stream))
 
     def __repr__(self):
-        names = {v: k for k, v in _DISTS.items()}
-        return (f"PreparedFill({names[self.dist]!r}, {self.dtype}, seed={self.seed}, "
+        return (f"PreparedFill({_DIST_NAMES[self.dist]!r}, {self.dtype}, seed={self.seed}, "
                 f"stream={self.stream})")
 
 
